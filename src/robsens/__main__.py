@@ -1,0 +1,3 @@
+from robsens.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""Load and validate ``params.yaml``, the single source of truth for every stage.
+
+Validation happens before any job runs (the CLI and the Snakefile both call
+:func:`load_params`), and a bad value yields one :class:`ParamsError` naming the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = PROJECT_ROOT / "workflow" / "schemas" / "params.schema.yaml"
+NUM_CLASSES = 15
+RARE_CLASSES = (10, 11, 12, 13, 14)
+
+
+class ParamsError(ValueError):
+    """An invalid params file; the message names the offending key."""
+
+
+@cache
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _key_path(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _first_error(validator: jsonschema.Validator, instance: Any, prefix: str) -> None:
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is None:
+        return
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        path, message = path + extra[:1], "unknown key (typo?)"
+    else:
+        message = error.message
+    key = ".".join(filter(None, [prefix, _key_path(path) if path else ""]))
+    raise ParamsError(f"params: invalid value at '{key or '<top level>'}': {message}")
+
+
+def validate_params(params: Mapping[str, Any]) -> None:
+    """Check the schema, then each model's hyperparameters against its method's schema."""
+    from robsens.methods import METHODS  # the registry imports torch: keep it lazy
+
+    _first_error(jsonschema.Draft202012Validator(_schema()), params, "")
+    for name, entry in params["models"].items():
+        method = entry["method"]
+        if method not in METHODS:
+            raise ParamsError(
+                f"params: invalid value at 'models.{name}.method': unknown method {method!r}; "
+                f"known: {', '.join(sorted(METHODS))}"
+            )
+        hp_schema = {"type": "object", "additionalProperties": False, **METHODS[method].HPARAMS}
+        hp_schema["properties"] = {"method": {"type": "string"}, **hp_schema.get("properties", {})}
+        _first_error(jsonschema.Draft202012Validator(hp_schema), dict(entry), f"models.{name}")
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read and validate a params file; raise :class:`ParamsError` with the key on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"params: file not found: {path}")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"params: {path} is not valid YAML: {exc}") from None
+    if not isinstance(params, dict):
+        raise ParamsError(f"params: {path} must hold a mapping of sections")
+    validate_params(params)
+    return params
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{'a': {'b': 1}}`` -> ``{'a.b': 1}`` (lists kept whole): MLflow params and hashing."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def fingerprint(*parts: Any) -> str:
+    """Short stable hash of JSON-able config parts (checkpoint and run identity)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def training_config(params: Mapping[str, Any], model_name: str) -> dict[str, Any]:
+    """Everything a trained model's numbers depend on (besides data and seed)."""
+    return {
+        "model": params["model"],
+        "train": params["train"],
+        "hparams": params["models"][model_name],
+    }

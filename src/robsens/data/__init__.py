@@ -1,0 +1,1 @@
+"""Digit sources (procedural and MNIST) and the corner-digit composition."""

@@ -1,0 +1,37 @@
+"""The small CNN every method trains, split as f = h(g(x)) as science.md section 2 needs.
+
+``embed`` is g (the penultimate representation whose sensitivity we measure),
+``head`` is h (the linear classifier). Widths come from ``params.yaml: model``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class CornerNet(nn.Module):
+    """Conv blocks (conv-BN-free-ReLU-pool) then an MLP embedding and a linear head."""
+
+    def __init__(self, channels: list[int], embed_dim: int, num_classes: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch, side = 1, 28
+        for out_ch in channels:
+            layers += [nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            in_ch, side = out_ch, side // 2
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.embedding = nn.Sequential(nn.Linear(in_ch * side * side, embed_dim), nn.ReLU())
+        self.head = nn.Linear(embed_dim, num_classes)
+        self.embed_dim = embed_dim
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """g(x): the representation FCL shapes and sensitivity is measured on."""
+        return self.embedding(self.features(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+def build_model(model_cfg: dict, num_classes: int) -> CornerNet:
+    return CornerNet(list(model_cfg["channels"]), int(model_cfg["embed_dim"]), num_classes)

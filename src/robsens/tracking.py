@@ -1,0 +1,173 @@
+"""MLflow logging that can never lose results.
+
+Every stage first writes its results to disk (atomically), then logs them here on a
+best-effort basis: if the backend is missing or unreachable we warn and carry on, and
+``python -m robsens mlflow sync`` replays everything on disk later. Runs are found again
+by the tag ``robsens.run_key`` (the training identity), so evaluation stages add their
+metrics to the run of the model they evaluate.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import subprocess
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from robsens.config import flatten
+from robsens.io import load_json
+
+RUN_KEY = "robsens.run_key"
+
+
+def tracking_uri(params: Mapping[str, Any]) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or params["mlflow"]["tracking_uri"]
+
+
+def _check_reachable(uri: str) -> None:
+    """Fail fast on a dead HTTP server (MLflow's own retries would take minutes)."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("http", "https"):
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        with socket.create_connection((parsed.hostname, port), timeout=3):
+            pass
+
+
+def best_effort(what: str, action: Callable[[], Any]) -> Any:
+    """Run an MLflow action; on any failure warn (results stay on disk) and return None."""
+    try:
+        return action()
+    except Exception as exc:  # noqa: BLE001 - any backend failure must not fail the job
+        print(f"WARNING: MLflow {what} skipped ({type(exc).__name__}: {exc}). Results are on "
+              "disk; run `python -m robsens mlflow sync` once the backend is reachable.",
+              flush=True)
+        return None
+
+
+def _client(params: Mapping[str, Any]):
+    uri = tracking_uri(params)
+    _check_reachable(uri)
+    warnings.filterwarnings("ignore", module="mlflow")
+    from mlflow.tracking import MlflowClient  # slow import: only when logging
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(client, name: str) -> str:
+    """The experiment's id, created if missing (tolerating a concurrent creator)."""
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name)
+    except Exception:  # noqa: BLE001 - another job created it first
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def init_tracking(params: Mapping[str, Any]) -> str:
+    """Create the database and experiment once, before parallel jobs race to do it."""
+    return experiment_id(_client(params), params["mlflow"]["experiment"])
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True, timeout=10)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def find_run(client, exp_id: str, run_key: str):
+    runs = client.search_runs([exp_id], filter_string=f"tags.`{RUN_KEY}` = '{run_key}'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None
+
+
+def scalar_metrics(tree: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Finite numeric leaves of a metrics tree; lists become indexed keys (``a.03``)."""
+    out: dict[str, float] = {}
+    for key, value in flatten(tree, prefix).items():
+        items = enumerate(value) if isinstance(value, list) else [(None, value)]
+        for i, v in items:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                continue
+            out[key if i is None else f"{key}.{i:02d}"] = float(v)
+    return out
+
+
+def _log_batch(client, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    batch = [Metric(k, v, now, step) for k, v in metrics.items()]
+    for i in range(0, len(batch), 900):  # MLflow caps a batch at 1000 metrics
+        client.log_batch(run_id, metrics=batch[i : i + 900])
+
+
+def log_training(params: Mapping[str, Any], model_name: str, model_dir: str | Path,
+                 data_source: str) -> None:
+    """Create the model's run from ``history.json``: params, per-epoch metrics, artifacts."""
+    from mlflow.entities import Param, RunTag
+
+    model_dir = Path(model_dir)
+    history = load_json(model_dir / "history.json")
+    client = _client(params)
+    exp_id = experiment_id(client, params["mlflow"]["experiment"])
+    tags = {RUN_KEY: history["identity"], "model": model_name, "method": history["method"],
+            "seed": str(history["seed"]), "data_source": data_source,
+            "git_commit": git_commit(), "device": history["device"]}
+    run = client.create_run(exp_id, run_name=f"{model_name}-seed{history['seed']}", tags=tags)
+    run_id = run.info.run_id
+    logged = {"model": params["model"], "train": params["train"], "hparams":
+              params["models"][model_name], "data": params["data"], "seed": history["seed"]}
+    client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in
+                                     flatten(logged).items()],
+                     tags=[RunTag("mlflow.source.git.commit", tags["git_commit"])])
+    for row in history["epochs"]:
+        _log_batch(client, run_id, {k: v for k, v in row.items() if k != "epoch"}, row["epoch"])
+    for name in ("model.pt", "history.json"):
+        client.log_artifact(run_id, str(model_dir / name))
+    client.set_terminated(run_id)
+
+
+def log_results(params: Mapping[str, Any], run_key: str, metrics_path: str | Path,
+                prefix: str) -> None:
+    """Add an evaluation's metrics file (as metrics and artifact) to the model's run."""
+    client = _client(params)
+    exp_id = experiment_id(client, params["mlflow"]["experiment"])
+    run = find_run(client, exp_id, run_key)
+    if run is None:
+        raise LookupError(f"no MLflow run tagged {RUN_KEY}={run_key}; run "
+                          "`python -m robsens mlflow sync` to create it from disk")
+    _log_batch(client, run.info.run_id, scalar_metrics(load_json(metrics_path), f"{prefix}."))
+    client.log_artifact(run.info.run_id, str(metrics_path))
+
+
+def sync_from_disk(params: Mapping[str, Any]) -> int:
+    """Log every trained model and metrics file on disk that MLflow does not have yet."""
+    from robsens import paths
+
+    client = _client(params)
+    exp_id = experiment_id(client, params["mlflow"]["experiment"])
+    created = 0
+    for history_path in sorted(paths.MODELS_DIR.glob("*/seed*/history.json")):
+        history = load_json(history_path)
+        model_dir = history_path.parent
+        run = find_run(client, exp_id, history["identity"])
+        if run is None:
+            source = load_json(paths.DATA_DIR / "manifest.json")["source"]
+            log_training(params, history["model"], model_dir, source)
+            run, created = find_run(client, exp_id, history["identity"]), created + 1
+        metric_dir = paths.METRICS_DIR / model_dir.relative_to(paths.MODELS_DIR)
+        for metrics_path in sorted(metric_dir.glob("*.json")):
+            prefix = f"{metrics_path.stem}."
+            if not any(k.startswith(prefix) for k in run.data.metrics):
+                log_results(params, history["identity"], metrics_path, metrics_path.stem)
+    return created
