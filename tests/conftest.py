@@ -34,6 +34,22 @@ def tiny_params() -> dict:
 TINY_HOOKS: list = []
 
 
+def _tiny_robustness(params: dict) -> None:
+    params["robustness"].update(n_images=200, corruptions=["gaussian_noise", "rotate", "fog"],
+                                rfs_sigmas=[0.3, 0.8])
+
+
+TINY_HOOKS.append(_tiny_robustness)
+
+
+def _tiny_sensitivity(params: dict) -> None:
+    params["sensitivity"].update(n_test=40, n_probe=100, n_examples=2, patch=7, n_probes=4)
+    params["sensitivity"]["bench"].update(n_images=40, n_naive=2)
+
+
+TINY_HOOKS.append(_tiny_sensitivity)
+
+
 def project_env(root: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"

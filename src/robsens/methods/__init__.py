@@ -51,4 +51,5 @@ def register(name: str):
     return decorator
 
 
-from robsens.methods import erm  # noqa: E402,F401  (registration side effect)
+# registration side effects, one module per method
+from robsens.methods import adversarial, erm, fcl, fcl_random, noise_aug  # noqa: E402,F401

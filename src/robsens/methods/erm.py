@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 
@@ -10,7 +12,7 @@ from robsens.methods import Method, register
 
 @register("erm")
 class ERM(Method):
-    HPARAMS = {"properties": {}}
+    HPARAMS: ClassVar[dict] = {"properties": {}}
 
     def loss(
         self, x: torch.Tensor, y: torch.Tensor, epoch: int, generator: torch.Generator

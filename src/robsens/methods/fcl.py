@@ -1,0 +1,96 @@
+"""Feature Contrastive Learning (Paper A; science.md section 3).
+
+Per batch: the utility map |dCE/dx| comes from the same forward pass as the cross-entropy
+(no second forward) and is detached; H = the top-k utility patches, L = k patches drawn from
+the low-utility end. The positive view perturbs only L, the negative view only H, and an
+InfoNCE term on normalised (optionally projected) embeddings pulls g(x) towards the
+positive and away from the negative (and, optionally, the batch's other examples):
+sensitive where the input matters, robust where it does not.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robsens.attribution import input_gradient, patch_reduce, patches_to_pixels, select_high_low
+from robsens.methods import Method, register
+from robsens.perturb import KINDS, perturbed_values
+
+FCL_HPARAMS = {
+    "properties": {
+        "lam": {"type": "number", "minimum": 0},
+        "tau": {"type": "number", "exclusiveMinimum": 0},
+        "k_frac": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
+        "low_pool": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "patch": {"enum": [1, 2, 4, 7, 14]},
+        "perturbation": {"enum": list(KINDS)},
+        "strength": {"type": "number", "minimum": 0},
+        "warmup_epochs": {"type": "integer", "minimum": 0},
+        "projection_dim": {"type": "integer", "minimum": 0},
+        "batch_negatives": {"type": "boolean"},
+    },
+    "required": ["lam", "tau", "k_frac", "low_pool", "patch", "perturbation", "strength",
+                 "warmup_epochs", "projection_dim", "batch_negatives"],
+}
+
+
+def info_nce(z: torch.Tensor, z_pos: torch.Tensor, z_neg: torch.Tensor, tau: float,
+             batch_negatives: bool) -> torch.Tensor:
+    """Mean of -log(e^{z.z+/t} / (e^{z.z+/t} + sum_neg e^{z.z-/t})) on unit vectors."""
+    z, z_pos, z_neg = (F.normalize(t, dim=1) for t in (z, z_pos, z_neg))
+    pos = (z * z_pos).sum(1, keepdim=True) / tau
+    neg = (z * z_neg).sum(1, keepdim=True) / tau
+    logits = [pos, neg]
+    if batch_negatives:  # the other examples' positive views
+        others = z @ z_pos.T / tau
+        logits.append(others.masked_fill(torch.eye(len(z), dtype=torch.bool,
+                                                   device=z.device), float("-inf")))
+    return (torch.logsumexp(torch.cat(logits, 1), 1) - pos.squeeze(1)).mean()
+
+
+@register("fcl")
+class FCL(Method):
+    HPARAMS = FCL_HPARAMS
+    select = staticmethod(select_high_low)  # FCL-random swaps only this
+
+    def __init__(self, model, hparams) -> None:
+        super().__init__(model, hparams)
+        dim = hparams["projection_dim"]
+        self.projection = (nn.Sequential(nn.Linear(model.embed_dim, model.embed_dim), nn.ReLU(),
+                                         nn.Linear(model.embed_dim, dim)) if dim else None)
+
+    def extra_modules(self) -> nn.Module | None:
+        return self.projection
+
+    def views(self, x: torch.Tensor, grad: torch.Tensor, generator: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positive (L perturbed) and negative (H perturbed) views from a detached utility."""
+        hp, side = self.hparams, x.shape[-1]
+        utility = patch_reduce(grad.detach().abs(), hp["patch"], "sum")
+        k = max(1, round(hp["k_frac"] * utility.shape[1]))
+        high, low = self.select(utility, k, generator, hp["low_pool"])
+        x = x.detach()
+        values = perturbed_values(x, hp["perturbation"], hp["strength"], generator)
+        x_pos = torch.where(patches_to_pixels(low, hp["patch"], side), values, x)
+        x_neg = torch.where(patches_to_pixels(high, hp["patch"], side), values, x)
+        return x_pos, x_neg
+
+    def loss(
+        self, x: torch.Tensor, y: torch.Tensor, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        hp = self.hparams
+        if epoch < hp["warmup_epochs"]:
+            ce = F.cross_entropy(self.model(x), y)
+            return ce, {"ce": ce.item(), "fcl": 0.0}
+        x = x.detach().requires_grad_(True)
+        z = self.model.embed(x)
+        ce_sum = F.cross_entropy(self.model.head(z), y, reduction="sum")
+        x_pos, x_neg = self.views(x, input_gradient(ce_sum, x), generator)
+        z_pos, z_neg = self.model.embed(torch.cat([x_pos, x_neg])).chunk(2)
+        if self.projection is not None:
+            z, z_pos, z_neg = self.projection(torch.cat([z, z_pos, z_neg])).chunk(3)
+        contrastive = info_nce(z, z_pos, z_neg, hp["tau"], hp["batch_negatives"])
+        ce = ce_sum / len(y)
+        return ce + hp["lam"] * contrastive, {"ce": ce.item(), "fcl": contrastive.item()}

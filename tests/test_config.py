@@ -1,0 +1,68 @@
+"""params.yaml validation: one clear error naming the key, no traceback, before any job."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from robsens.config import ParamsError, load_params, validate_params
+
+from .conftest import ROOT, make_project, project_env, tiny_params
+
+
+@pytest.fixture(scope="module")
+def params() -> dict:
+    return load_params(ROOT / "params.yaml")
+
+
+@pytest.mark.parametrize(("path", "value", "key"), [
+    (("train", "lr"), -1.0, "train.lr"),
+    (("data", "corner_position"), "middle", "data.corner_position"),
+    (("data", "n_trian"), 5, "data.n_trian"),
+    (("models", "erm", "method"), "nope", "models.erm.method"),
+    (("models", "fcl", "tau"), 0, "models.fcl.tau"),
+    (("models", "fcl", "lamda"), 1.0, "models.fcl.lamda"),
+    (("seeds",), [], "seeds"),
+])
+def test_invalid_value_names_the_key(params: dict, path: tuple, value, key: str) -> None:
+    bad = copy.deepcopy(params)
+    node = bad
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    with pytest.raises(ParamsError, match=f"'{key}'"):
+        validate_params(bad)
+
+
+def test_default_and_paper_configs_are_valid() -> None:
+    for path in [ROOT / "params.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
+        load_params(path)
+
+
+def test_cli_reports_bad_params_without_traceback(tmp_path: Path, params: dict) -> None:
+    bad = copy.deepcopy(params)
+    bad["train"]["epochs"] = "many"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    proc = subprocess.run([sys.executable, "-m", "robsens", "--params", str(path), "validate"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "'train.epochs'" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_snakemake_refuses_bad_params_before_any_job(tmp_path: Path) -> None:
+    bad = tiny_params()
+    bad["data"]["corner_fraction"] = 1.5
+    project = make_project(tmp_path / "p", bad)
+    proc = subprocess.run(["snakemake", "--cores", "1"], cwd=project, env=project_env(project),
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "'data.corner_fraction'" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not (project / "data").exists()

@@ -1,0 +1,142 @@
+"""The whole tiny DAG through the real tools: Snakemake + an MLflow server, and DVC."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import make_project, project_env, run, tiny_params
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rest(base: str, endpoint: str, payload: dict | None = None, query: str = "") -> dict:
+    """GET (payload None) or POST to the MLflow REST API."""
+    url = f"{base}/api/2.0/mlflow/{endpoint}{'?' + query if query else ''}"
+    data = json.dumps(payload).encode() if payload is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory) -> Iterator[str]:
+    """A real MLflow tracking server on 127.0.0.1 with a SQLite store."""
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port",
+         str(port), "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
+        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("MLflow server did not start within 120 s")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def snakemake_project(tmp_path_factory, mlflow_server: str) -> tuple[Path, dict, float]:
+    project = make_project(tmp_path_factory.mktemp("smk"))
+    env = project_env(project) | {"MLFLOW_TRACKING_URI": mlflow_server}
+    tic = time.perf_counter()
+    run(["snakemake", "--cores", "2"], project, env)
+    return project, env, time.perf_counter() - tic
+
+
+def job_counts(dry_run_stdout: str) -> dict[str, int]:
+    table = dry_run_stdout.split("Job stats:")[1].split("total")[0]
+    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_snakemake_writes_report_and_figures(snakemake_project) -> None:
+    project, _, seconds = snakemake_project
+    print(f"tiny DAG through Snakemake: {seconds:.0f} s")
+    report = (project / "reports/results.md").read_text()
+    for model in tiny_params()["models"]:
+        assert re.search(rf"^\| {model} \|", report, re.M), model
+    figures = list((project / "reports/figures").glob("*.png"))
+    assert len(figures) >= 2 and all(f.stat().st_size > 5000 for f in figures)
+    summary = json.loads((project / "reports/summary.json").read_text())
+    assert 0 < summary["clean.erm.accuracy"] <= 1
+
+
+def test_runs_are_listed_by_the_mlflow_rest_api(snakemake_project, mlflow_server: str) -> None:
+    params = tiny_params()
+    exp = rest(mlflow_server, "experiments/get-by-name",
+               query=f"experiment_name={params['mlflow']['experiment']}")["experiment"]
+    runs = rest(mlflow_server, "runs/search", {"experiment_ids": [exp["experiment_id"]],
+                                              "max_results": 1000})["runs"]
+    assert len(runs) == len(params["models"]) * len(params["seeds"])
+    for r in runs:
+        tags = {t["key"]: t["value"] for t in r["data"]["tags"]}
+        assert {"method", "seed", "data_source", "git_commit", "model"} <= tags.keys()
+        metrics = {m["key"] for m in r["data"]["metrics"]}
+        assert {"clean.accuracy", "clean.rare_accuracy", "val_accuracy"} <= metrics
+        params_logged = {p["key"] for p in r["data"]["params"]}
+        assert {"train.lr", "hparams.method", "data.source"} <= params_logged
+        history = rest(mlflow_server, "metrics/get-history",
+                       query=f"run_id={r['info']['run_id']}&metric_key=val_accuracy")["metrics"]
+        assert sorted(m["step"] for m in history) == list(range(1, params["train"]["epochs"] + 1))
+        files = rest(mlflow_server, "artifacts/list", query=f"run_id={r['info']['run_id']}")
+        assert {"model.pt", "history.json", "clean.json"} <= {f["path"] for f in files["files"]}
+
+
+def test_second_snakemake_run_does_nothing(snakemake_project) -> None:
+    project, env, _ = snakemake_project
+    tic = time.perf_counter()
+    out = run(["snakemake", "--cores", "2"], project, env)
+    assert "Nothing to be done" in out.stdout + out.stderr
+    assert time.perf_counter() - tic < 30
+
+
+def test_training_param_change_reruns_training_and_downstream_only(snakemake_project) -> None:
+    project, env, _ = snakemake_project
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["lr"] *= 0.5
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    jobs = job_counts(run(["snakemake", "-n", "--cores", "2"], project, env).stdout)
+    n_runs = len(params["models"]) * len(params["seeds"])
+    assert jobs["train"] == n_runs and jobs["evaluate"] == n_runs and jobs["report"] == 1
+    assert "synthesize" not in jobs
+
+
+def test_dvc_repro_end_to_end(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "dvc")
+    first = run(["dvc", "repro"], project)
+    assert (project / "dvc.lock").is_file() and (project / "reports/results.md").is_file()
+    assert "Running stage 'synthesize'" in first.stdout
+    again = run(["dvc", "repro"], project)
+    assert "Running stage" not in again.stdout, again.stdout
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["epochs"] += 1
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    rerun = run(["dvc", "repro"], project).stdout
+    ran = set(re.findall(r"Running stage '([^']+)'", rerun))
+    assert "synthesize" not in ran
+    assert {f"train@{m}-0" for m in params["models"]} <= ran
+    assert {f"evaluate@{m}-0" for m in params["models"]} <= ran and "report" in ran
