@@ -1,0 +1,131 @@
+"""RFS against hand-computed values, region noise confined to its region, and the scoring of
+models on stored corrupted sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from robsens.corruptions import SEVERITIES
+from robsens.corruptions.sets import write_corrupted_sets
+from robsens.data.regions import region_masks
+from robsens.robustness import (
+    evaluate_robustness,
+    region_noise,
+    rfs,
+    rfs_curve,
+    score_corrupted_set,
+)
+
+REGIONS = region_masks(10, "top_right")
+LABELS = torch.tensor([12, 12, 3, 10, 0, 12, 14, 5])
+
+
+@pytest.mark.parametrize(
+    ("a_fg", "a_bg", "expected"),
+    [
+        (0.2, 0.6, 0.5),  # a = 0.4: 0.4 / (2 * 0.4)
+        (0.9, 0.7, -0.5),  # a = 0.8: -0.2 / (2 * 0.2)
+        (0.5, 0.5, 0.0),
+        (0.0, 1.0, 1.0),  # a = 0.5: the largest possible gap
+        (1.0, 0.0, -1.0),
+        (0.0, 0.0, 0.0),  # a = 0
+        (1.0, 1.0, 0.0),  # a = 1
+        (0.0, 0.1, 1.0),  # a = 0.05: 0.1 / (2 * 0.05)
+        (1.0, 0.98, -1.0),  # a = 0.99: -0.02 / (2 * 0.01)
+    ],
+)
+def test_rfs_matches_hand_computed_values(a_fg: float, a_bg: float, expected: float) -> None:
+    assert rfs(a_fg, a_bg) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("region", REGIONS, ids=["centre", "corner"])
+def test_region_noise_touches_only_its_region(region: torch.Tensor) -> None:
+    x = torch.full((4, 1, 28, 28), 0.5)
+    out = region_noise(x, region, 0.3, seed=0)
+    changed = (out != x).any(dim=(0, 1))
+    assert not changed[~region].any()
+    assert changed[region].all()
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_region_noise_shares_one_draw_across_regions() -> None:
+    x = torch.full((3, 1, 28, 28), 0.5)
+    centre, corner = REGIONS
+    everywhere = region_noise(x, centre | corner, 0.1, seed=3)
+    assert torch.equal(region_noise(x, centre, 0.1, seed=3)[..., centre], everywhere[..., centre])
+    assert torch.equal(region_noise(x, corner, 0.1, seed=3)[..., corner], everywhere[..., corner])
+
+
+class CornerWatcher(nn.Module):
+    """Predicts class 1 as soon as anything moves in the corner, else class 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threshold = nn.Parameter(torch.tensor(0.01))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spread = x[..., REGIONS[1]].std(dim=(1, 2))
+        return torch.stack([self.threshold - spread, spread - self.threshold], dim=1)
+
+
+class Constant(nn.Module):
+    """Always predicts ``label``."""
+
+    def __init__(self, label: int) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(nn.functional.one_hot(torch.tensor(label), 15).float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(len(x), -1)
+
+
+def test_rfs_curve_of_a_background_only_model() -> None:
+    x, y = torch.zeros(20, 1, 28, 28), torch.zeros(20, dtype=torch.long)
+    curve = rfs_curve(CornerWatcher(), x, y, REGIONS, [0.0, 0.5], seed=0, batch_size=8)
+    assert curve == {
+        "sigma": [0.0, 0.5],
+        "fg_accuracy": [1.0, 1.0],
+        "bg_accuracy": [1.0, 0.0],
+        "rfs": [0.0, -1.0],
+    }
+
+
+def test_score_corrupted_set_counts_by_hand() -> None:
+    corrupted = {
+        "x": np.zeros((2, len(LABELS), 28, 28), dtype=np.uint8),
+        "y": LABELS.numpy(),
+        "severities": np.array([1, 2]),
+    }
+    scores = score_corrupted_set(Constant(12), corrupted, batch_size=3)
+    assert scores == {
+        "accuracy": [pytest.approx(3 / 8)] * 2,
+        "rare_accuracy": [pytest.approx(3 / 5)] * 2,
+    }
+
+
+def test_evaluate_robustness_scores_every_set(tmp_path: Path) -> None:
+    x = torch.zeros(len(LABELS), 1, 28, 28)
+    write_corrupted_sets(x, LABELS, ["rotate", "fog"], 0, tmp_path, source={})
+    metrics = evaluate_robustness(
+        Constant(12), tmp_path, ["rotate", "fog"], (x, LABELS), REGIONS, [0.2, 0.4], 0, 4
+    )
+    assert set(metrics["accuracy"]) == {"rotate", "fog"}
+    assert metrics["accuracy"]["fog"] == [pytest.approx(3 / 8)] * len(SEVERITIES)
+    assert metrics["mean_corrupted_accuracy"] == pytest.approx(3 / 8)
+    assert metrics["mean_corrupted_rare_accuracy"] == pytest.approx(3 / 5)
+    assert metrics["rfs"]["rfs"] == [0.0, 0.0] and metrics["mean_rfs"] == 0.0
+    assert metrics["n_images"] == len(LABELS)
+
+
+def test_evaluate_robustness_refuses_mismatched_labels(tmp_path: Path) -> None:
+    x = torch.zeros(len(LABELS), 1, 28, 28)
+    write_corrupted_sets(x, LABELS, ["rotate"], 0, tmp_path, source={})
+    with pytest.raises(ValueError, match="do not match"):
+        evaluate_robustness(
+            Constant(12), tmp_path, ["rotate"], (x, LABELS.flip(0)), REGIONS, [0.2], 0, 4
+        )

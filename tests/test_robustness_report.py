@@ -1,0 +1,100 @@
+"""The robustness report section: long tables, claim verdicts and an end-to-end render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from robsens import paths
+from robsens.io import save_json
+from robsens.robustness_report import claims, per_severity, per_sigma, robustness_section
+
+PARAMS = {
+    "models": {
+        "erm": {"method": "erm"},
+        "noise_0.1": {"method": "noise_aug", "sigma": 0.1},
+        "noise_0.6": {"method": "noise_aug", "sigma": 0.6},
+        "fcl": {"method": "fcl"},
+        "adv_linf": {"method": "adv_linf"},
+    },
+    "report": {"ci_level": 0.95},
+    "robustness": {"seed": 0, "corruptions": ["fog", "rotate"], "rfs_sigmas": [0.2, 0.5]},
+}
+# model -> (mean corrupted accuracy, clean rare-class accuracy, mean RFS)
+TRUTH = {
+    "erm": (0.60, 0.90, 0.2),
+    "noise_0.1": (0.65, 0.80, 0.2),
+    "noise_0.6": (0.80, 0.50, 0.1),
+    "fcl": (0.70, 0.85, 0.2),
+    "adv_linf": (0.62, 0.70, -0.1),
+}
+
+
+def _robustness(model: str, seed: int) -> dict:
+    acc, _, rfs = TRUTH[model]
+    jitter = 0.01 * seed
+    return {
+        "model": model, "method": PARAMS["models"][model]["method"], "seed": seed,
+        "n_images": 50, "severities": [1, 2, 3, 4, 5],
+        "accuracy": {"fog": [acc + jitter] * 5, "rotate": [acc - jitter] * 5},
+        "rare_accuracy": {"fog": [0.5] * 5, "rotate": [0.4] * 5},
+        "mean_corrupted_accuracy": acc, "mean_corrupted_rare_accuracy": 0.45,
+        "rfs": {"sigma": [0.2, 0.5], "rfs": [rfs - jitter, rfs + jitter]}, "mean_rfs": rfs,
+    }
+
+
+def _clean(model: str, seed: int) -> dict:
+    return {"model": model, "method": PARAMS["models"][model]["method"], "seed": seed,
+            "accuracy": 0.95, "rare_accuracy": TRUTH[model][1] + 0.01 * seed}
+
+
+@pytest.fixture()
+def metrics_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(paths, "METRICS_DIR", tmp_path / "metrics")
+    for model in TRUTH:
+        for seed in (0, 1):
+            save_json(paths.metrics_path(model, seed, "robustness"), _robustness(model, seed))
+            save_json(paths.metrics_path(model, seed, "clean"), _clean(model, seed))
+    return tmp_path
+
+
+def test_long_tables() -> None:
+    robust = pd.DataFrame([_robustness("erm", 0), _robustness("fcl", 1)])
+    long = per_severity(robust)
+    assert len(long) == 2 * 2 * 5
+    assert set(long.columns) == {"model", "seed", "corruption", "severity", "accuracy",
+                                 "rare_accuracy"}
+    assert len(per_sigma(robust)) == 2 * 2
+
+
+def test_claims_read_the_numbers() -> None:
+    points = pd.DataFrame([
+        {"model": m, "method": PARAMS["models"][m]["method"], "x": x, "y": y, "x_ci": 0.0,
+         "y_ci": 0.0, "sigma": PARAMS["models"][m].get("sigma", float("nan"))}
+        for m, (x, y, _) in TRUTH.items()
+    ])
+    summary = pd.DataFrame([{"model": m, "mean_rfs": r, "mean_rfs_ci": 0.05}
+                            for m, (_, _, r) in TRUTH.items()])
+    one, two, four = claims(points, summary)
+    assert "**holds**" in one and "+0.200" in one and "-0.400" in one
+    assert "50%" in two and "lies **above**" in two  # curve at x = 0.7 has y = 0.7
+    assert "adv_linf -0.100 ± 0.050 (lower)" in four
+
+
+def test_section_renders_tables_figures_and_claims(metrics_dir: Path) -> None:
+    fig_dir = metrics_dir / "figures"
+    text, summary = robustness_section(PARAMS, fig_dir)
+    for name in ("corrupted_accuracy", "rfs", "robustness_sensitivity_plane"):
+        assert (fig_dir / f"{name}.png").stat().st_size > 0
+    assert "| noise_0.6 | noise_aug | 2 | 0.800 ± 0.000 |" in text
+    assert "**Claim 1**" in text and "**Claim 2**" in text and "**Claim 4**" in text
+    assert summary["robustness"]["fcl"]["mean_corrupted_accuracy"] == pytest.approx(0.70)
+
+
+def test_section_without_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paths, "METRICS_DIR", tmp_path)
+    assert robustness_section(PARAMS, tmp_path) == (
+        "## Robustness\n\nNo robustness metrics yet.\n", {}
+    )
