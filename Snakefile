@@ -8,6 +8,9 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/robustness.smk"
+include: "workflow/rules/sensitivity.smk"
+include: "workflow/rules/linear.smk"
 include: "workflow/rules/report.smk"
 
 

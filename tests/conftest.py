@@ -50,6 +50,16 @@ def _tiny_sensitivity(params: dict) -> None:
 TINY_HOOKS.append(_tiny_sensitivity)
 
 
+def _tiny_linear(params: dict) -> None:
+    linear = params["linear"]
+    linear["model"].update(dim_core=3, dim_spurious=3)
+    linear["sweep"].update(eps_rel={"max": 0.6, "num": 4}, sigma_ratio=[0.5, 1.0, 2.0])
+    linear["finite_sample"].update(n_train=[100, 400], seeds=[0], sigma_ratio=[0.5, 2.0])
+
+
+TINY_HOOKS.append(_tiny_linear)
+
+
 def project_env(root: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"

@@ -4,8 +4,9 @@ Utility says how much the loss cares about a feature in this context; sensitivit
 much the embedding g moves when the feature moves. Features are pixels (gradient forms) or
 regions such as p x p patches (perturbation forms). Models must expose ``embed`` (g) and
 ``head`` (h) with ``forward = head(embed(x))``, like :class:`robsens.model.CornerNet`.
-Functions that multiply the batch (one copy per region or per probe) process it in chunks
-of at most ``chunk_size`` forward items.
+Functions that process large batches do so in chunks of at most ``chunk_size`` images per
+forward pass (perturbation maps count each (image, region) copy as one image); random draws
+are made up front, so results do not depend on the chunk size.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ import pandas as pd
 from robsens import figures, paths
 from robsens.config import flatten
 from robsens.io import load_json, load_npz, save_json, save_text
+from robsens.linear.report import linear_section
+from robsens.robustness_report import robustness_section
+from robsens.sensitivity_report import sensitivity_section
 from robsens.stats import markdown_table, summarise
 
 
@@ -41,7 +44,8 @@ def clean_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
     if clean.empty:
         return "## Clean evaluation\n\nNo evaluated models yet.\n", {}
     figures.per_class_accuracy(clean, fig_dir / "per_class_accuracy.png")
-    summary = summarise(clean, ["model", "method"], list(CLEAN_COLUMNS), params["report"]["ci_level"])
+    summary = summarise(clean, ["model", "method"], list(CLEAN_COLUMNS),
+                        params["report"]["ci_level"])
     text = (
         "## Clean evaluation\n\n"
         f"Mean ± {params['report']['ci_level']:.0%} t-interval over seeds (no interval with one "
@@ -76,7 +80,8 @@ def data_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
 
 
 Section = Callable[[dict, Path], tuple[str, dict]]
-SECTIONS: list[Section] = [data_section, clean_section]
+SECTIONS: list[Section] = [data_section, clean_section, robustness_section,
+                           sensitivity_section, linear_section]
 
 
 def write_report(params: dict) -> Path:

@@ -43,14 +43,15 @@ def best_effort(what: str, action: Callable[[], Any]) -> Any:
     """Run an MLflow action; on any failure warn (results stay on disk) and return None."""
     try:
         return action()
-    except Exception as exc:  # noqa: BLE001 - any backend failure must not fail the job
+    except Exception as exc:  # any backend failure: the results on disk must survive it
         print(f"WARNING: MLflow {what} skipped ({type(exc).__name__}: {exc}). Results are on "
               "disk; run `python -m robsens mlflow sync` once the backend is reachable.",
               flush=True)
         return None
 
 
-def _client(params: Mapping[str, Any]):
+def mlflow_client(params: Mapping[str, Any]):
+    """A client for the configured backend (fails fast if an HTTP server is down)."""
     uri = tracking_uri(params)
     _check_reachable(uri)
     warnings.filterwarnings("ignore", module="mlflow")
@@ -66,13 +67,13 @@ def experiment_id(client, name: str) -> str:
         return exp.experiment_id
     try:
         return client.create_experiment(name)
-    except Exception:  # noqa: BLE001 - another job created it first
+    except Exception:  # another job created it between our lookup and create
         return client.get_experiment_by_name(name).experiment_id
 
 
 def init_tracking(params: Mapping[str, Any]) -> str:
     """Create the database and experiment once, before parallel jobs race to do it."""
-    return experiment_id(_client(params), params["mlflow"]["experiment"])
+    return experiment_id(mlflow_client(params), params["mlflow"]["experiment"])
 
 
 def git_commit() -> str:
@@ -102,7 +103,8 @@ def scalar_metrics(tree: Mapping[str, Any], prefix: str = "") -> dict[str, float
     return out
 
 
-def _log_batch(client, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+def log_metrics(client, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    """Log scalar metrics at one step, in batches MLflow accepts."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
@@ -118,7 +120,7 @@ def log_training(params: Mapping[str, Any], model_name: str, model_dir: str | Pa
 
     model_dir = Path(model_dir)
     history = load_json(model_dir / "history.json")
-    client = _client(params)
+    client = mlflow_client(params)
     exp_id = experiment_id(client, params["mlflow"]["experiment"])
     tags = {RUN_KEY: history["identity"], "model": model_name, "method": history["method"],
             "seed": str(history["seed"]), "data_source": data_source,
@@ -131,7 +133,7 @@ def log_training(params: Mapping[str, Any], model_name: str, model_dir: str | Pa
                                      flatten(logged).items()],
                      tags=[RunTag("mlflow.source.git.commit", tags["git_commit"])])
     for row in history["epochs"]:
-        _log_batch(client, run_id, {k: v for k, v in row.items() if k != "epoch"}, row["epoch"])
+        log_metrics(client, run_id, {k: v for k, v in row.items() if k != "epoch"}, row["epoch"])
     for name in ("model.pt", "history.json"):
         client.log_artifact(run_id, str(model_dir / name))
     client.set_terminated(run_id)
@@ -140,13 +142,13 @@ def log_training(params: Mapping[str, Any], model_name: str, model_dir: str | Pa
 def log_results(params: Mapping[str, Any], run_key: str, metrics_path: str | Path,
                 prefix: str) -> None:
     """Add an evaluation's metrics file (as metrics and artifact) to the model's run."""
-    client = _client(params)
+    client = mlflow_client(params)
     exp_id = experiment_id(client, params["mlflow"]["experiment"])
     run = find_run(client, exp_id, run_key)
     if run is None:
         raise LookupError(f"no MLflow run tagged {RUN_KEY}={run_key}; run "
                           "`python -m robsens mlflow sync` to create it from disk")
-    _log_batch(client, run.info.run_id, scalar_metrics(load_json(metrics_path), f"{prefix}."))
+    log_metrics(client, run.info.run_id, scalar_metrics(load_json(metrics_path), f"{prefix}."))
     client.log_artifact(run.info.run_id, str(metrics_path))
 
 
@@ -154,7 +156,7 @@ def sync_from_disk(params: Mapping[str, Any]) -> int:
     """Log every trained model and metrics file on disk that MLflow does not have yet."""
     from robsens import paths
 
-    client = _client(params)
+    client = mlflow_client(params)
     exp_id = experiment_id(client, params["mlflow"]["experiment"])
     created = 0
     for history_path in sorted(paths.MODELS_DIR.glob("*/seed*/history.json")):

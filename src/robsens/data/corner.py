@@ -128,7 +128,7 @@ def synthesize(data_cfg: dict, out_dir: str | Path) -> dict:
         manifest["splits"][name] = {
             "file": path.name,
             "md5": file_md5(path),
-            "n": int(len(labels)),
+            "n": len(labels),
             "class_counts": np.bincount(labels, minlength=NUM_CLASSES).tolist(),
             "with_corner": int(arrays["corner"].sum()) if "corner" in arrays else len(labels),
         }
