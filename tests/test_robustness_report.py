@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -98,3 +99,16 @@ def test_section_without_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert robustness_section(PARAMS, tmp_path) == (
         "## Robustness\n\nNo robustness metrics yet.\n", {}
     )
+
+
+def test_noise_curve_is_read_along_its_segments_even_when_not_monotone() -> None:
+    from robsens.robustness_report import curve_at
+
+    # sigma order: robustness rises, then falls (as in the default run)
+    xs, ys = np.array([0.689, 0.702, 0.672]), np.array([0.876, 0.703, 0.479])
+    assert curve_at(xs, ys, 0.685) == pytest.approx(0.703 + (0.479 - 0.703) * (0.685 - 0.702)
+                                                    / (0.672 - 0.702))
+    assert curve_at(xs, ys, 0.695) == pytest.approx(max(
+        0.876 + (0.703 - 0.876) * (0.695 - 0.689) / (0.702 - 0.689),
+        0.703 + (0.479 - 0.703) * (0.695 - 0.702) / (0.672 - 0.702)))
+    assert np.isnan(curve_at(xs, ys, 0.71))

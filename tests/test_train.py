@@ -117,3 +117,20 @@ def test_unreachable_mlflow_loses_nothing(tmp_path: Path) -> None:
     (run_,) = client.search_runs([exp.experiment_id])
     assert "clean.accuracy" in run_.data.metrics and "val_accuracy" in run_.data.metrics
 
+
+
+def test_checkpoint_of_other_code_is_not_resumed(tmp_path: Path, monkeypatch, capsys) -> None:
+    from robsens import train as train_module
+    from robsens.data.corner import synthesize
+
+    params = tiny_params()
+    params["train"]["epochs"] = 1
+    synthesize(params["data"], tmp_path / "data")
+    args = (params, "erm", 0, tmp_path / "data", tmp_path / "out", tmp_path / "ckpt")
+    train_module.train(*args)
+    train_module.train(*args)
+    assert "resuming erm seed 0 from epoch 1" in capsys.readouterr().out
+    monkeypatch.setattr(train_module, "code_md5", lambda: "edited code")
+    train_module.train(*args)
+    assert "resuming" not in capsys.readouterr().out
+    assert len(list((tmp_path / "ckpt").glob("*.pt"))) == 2

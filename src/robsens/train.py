@@ -7,6 +7,7 @@ resumed from its last checkpoint ends with exactly the numbers of an uninterrupt
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,22 @@ from robsens.methods import METHODS
 from robsens.model import build_model
 from robsens.runtime import epoch_generator, make_deterministic, resolve_device
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def code_md5() -> str:
+    """Hash of the package source: a checkpoint written by other code is never resumed."""
+    h = hashlib.md5()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        h.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + path.read_bytes())
+    return h.hexdigest()
+
 
 def run_identity(params: dict, model_name: str, seed: int, data_dir: Path) -> str:
-    """What the trained weights depend on: config, seed and the exact data files."""
+    """What the trained weights depend on: config, seed, the exact data files and the code."""
     manifest = load_json(data_dir / "manifest.json")
     data_md5 = {k: v["md5"] for k, v in manifest["splits"].items()}
-    return fingerprint(training_config(params, model_name), seed, data_md5)
+    return fingerprint(training_config(params, model_name), seed, data_md5, code_md5())
 
 
 def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Path,

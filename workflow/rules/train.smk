@@ -1,6 +1,7 @@
 rule train:
     input:
-        code("train.py", "model.py", "methods"),
+        code("train.py", "model.py", "runtime.py", "methods", "attacks.py", "perturb.py",
+             "attribution.py"),
         f"{DATA}/train.npz",
         f"{DATA}/val.npz",
         f"{DATA}/manifest.json",
