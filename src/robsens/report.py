@@ -14,6 +14,7 @@ import pandas as pd
 
 from robsens import figures, paths
 from robsens.config import flatten
+from robsens.data.corner import SPLITS
 from robsens.io import load_json, load_npz, save_json, save_text
 from robsens.linear.report import linear_section
 from robsens.robustness_report import robustness_section
@@ -64,7 +65,8 @@ def data_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
     test = load_npz(paths.DATA_DIR / "test.npz")
     figures.data_grid(test, params["report"]["examples_per_class"], fig_dir / "data_grid.png")
     lines = ["| split | images | with corner | class counts 0-14 |", "|---|---|---|---|"]
-    for name, split in manifest["splits"].items():
+    for name in SPLITS:
+        split = manifest["splits"][name]
         lines.append(f"| {name} | {split['n']} | {split['with_corner']} | "
                      f"{' '.join(map(str, split['class_counts']))} |")
     rare = np.isin(test["y"], [10, 11, 12, 13, 14]).mean()
