@@ -13,6 +13,7 @@ import pandas as pd
 import seaborn as sns
 
 from robsens.io import save_figure
+from robsens.stats import t_errorbar
 
 
 def data_grid(split: dict[str, np.ndarray], per_class: int, path: Path) -> None:
@@ -34,13 +35,13 @@ def data_grid(split: dict[str, np.ndarray], per_class: int, path: Path) -> None:
     plt.close(fig)
 
 
-def per_class_accuracy(clean: pd.DataFrame, path: Path) -> None:
-    """Bar per class and model; error bars are the spread over seeds (95% CI)."""
+def per_class_accuracy(clean: pd.DataFrame, level: float, path: Path) -> None:
+    """Bar per class and model; error bars are the report's t-interval over seeds."""
     long = clean.explode("per_class_accuracy").assign(
         cls=lambda d: d.groupby(["model", "seed"]).cumcount(),
         acc=lambda d: d["per_class_accuracy"].astype(float))
     fig, ax = plt.subplots(figsize=(12, 4))
-    sns.barplot(long, x="cls", y="acc", hue="model", errorbar=("ci", 95), ax=ax)
+    sns.barplot(long, x="cls", y="acc", hue="model", errorbar=t_errorbar(level), ax=ax)
     ax.axvspan(9.5, 14.5, color="0.9", zorder=0)
     ax.set(xlabel="class (shaded: rare classes 10-14)", ylabel="test accuracy", ylim=(0, 1.02))
     ax.legend(ncol=4, fontsize=8, loc="lower left")

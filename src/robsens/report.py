@@ -10,30 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from robsens import figures, paths
 from robsens.config import flatten
 from robsens.data.corner import SPLITS
 from robsens.io import load_json, load_npz, save_json, save_text
 from robsens.linear.report import linear_section
+from robsens.metrics import load_metrics, model_order
 from robsens.robustness_report import robustness_section
 from robsens.sensitivity_report import sensitivity_section
 from robsens.stats import markdown_table, summarise
-
-
-def load_metrics(kind: str) -> pd.DataFrame:
-    """All ``results/metrics/<model>/seed<k>/<kind>.json`` files as one row each."""
-    rows = [load_json(p) for p in sorted(paths.METRICS_DIR.glob(f"*/seed*/{kind}.json"))]
-    return pd.DataFrame(rows)
-
-
-def model_order(params: dict, df: pd.DataFrame) -> pd.DataFrame:
-    """Rows in the order of ``models`` in params.yaml (the order users wrote)."""
-    order = {name: i for i, name in enumerate(params["models"])}
-    return df.sort_values(["model", "seed"], key=lambda s: s.map(order) if s.name == "model"
-                          else s).reset_index(drop=True)
-
 
 CLEAN_COLUMNS = {"accuracy": "clean acc.", "rare_accuracy": "rare-class acc. (10-14)",
                  "flip_rate_centre_0_4": "probe flip rate, centre 0-4 (want high)",
@@ -44,7 +30,8 @@ def clean_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
     clean = model_order(params, load_metrics("clean"))
     if clean.empty:
         return "## Clean evaluation\n\nNo evaluated models yet.\n", {}
-    figures.per_class_accuracy(clean, fig_dir / "per_class_accuracy.png")
+    figures.per_class_accuracy(clean, params["report"]["ci_level"],
+                               fig_dir / "per_class_accuracy.png")
     summary = summarise(clean, ["model", "method"], list(CLEAN_COLUMNS),
                         params["report"]["ci_level"])
     text = (

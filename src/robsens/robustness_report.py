@@ -19,7 +19,8 @@ import pandas as pd
 import seaborn as sns
 
 from robsens.io import save_figure
-from robsens.stats import fmt_ci, markdown_table, mean_ci, summarise
+from robsens.metrics import load_metrics, model_order
+from robsens.stats import fmt_ci, markdown_table, summarise, t_errorbar
 
 NOISE_METHOD = "noise_aug"
 ADV_METHODS = ("adv_linf", "adv_l2")
@@ -50,21 +51,10 @@ def per_sigma(robust: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _t_interval(level: float):
-    """seaborn errorbar callable: the report's t-interval (a point with one seed)."""
-
-    def interval(values: pd.Series) -> tuple[float, float]:
-        mean, half = mean_ci(values, level)
-        half = 0.0 if math.isnan(half) else half
-        return mean - half, mean + half
-
-    return interval
-
-
 def accuracy_by_severity(long: pd.DataFrame, level: float, path: Path) -> None:
     """Accuracy vs severity, one panel per corruption, one line per model (0 = clean)."""
     grid = sns.relplot(long, x="severity", y="accuracy", hue="model", col="corruption",
-                       col_wrap=7, kind="line", marker="o", errorbar=_t_interval(level),
+                       col_wrap=7, kind="line", marker="o", errorbar=t_errorbar(level),
                        err_kws={"alpha": 0.12}, height=1.9, aspect=1.1,
                        facet_kws={"ylim": (0, 1.02)})
     grid.set_titles("{col_name}")
@@ -75,7 +65,7 @@ def accuracy_by_severity(long: pd.DataFrame, level: float, path: Path) -> None:
 
 def rfs_by_sigma(long: pd.DataFrame, level: float, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    sns.lineplot(long, x="sigma", y="rfs", hue="model", marker="o", errorbar=_t_interval(level),
+    sns.lineplot(long, x="sigma", y="rfs", hue="model", marker="o", errorbar=t_errorbar(level),
                  err_kws={"alpha": 0.12}, ax=ax)
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set(xlabel="std of the Gaussian noise on one region", ylim=(-1.02, 1.02),
@@ -194,8 +184,6 @@ def claims(points: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
 
 
 def robustness_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
-    from robsens.report import load_metrics, model_order  # report.py imports this module
-
     robust = load_metrics("robustness")
     if robust.empty:
         return "## Robustness\n\nNo robustness metrics yet.\n", {}

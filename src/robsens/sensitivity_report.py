@@ -18,6 +18,7 @@ import pandas as pd
 import seaborn as sns
 
 from robsens.io import load_npz, save_figure
+from robsens.metrics import load_metrics, model_order
 from robsens.sensitivity import CONTEXTS, arrays_path
 from robsens.stats import fmt_ci, markdown_table, summarise
 
@@ -167,8 +168,6 @@ def claim_3(summary: pd.DataFrame) -> str:
 
 
 def sensitivity_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
-    from robsens.report import load_metrics, model_order  # report.py imports this module
-
     sens = load_metrics("sensitivity")
     if sens.empty:
         return "## Contextual utility and sensitivity\n\nNo sensitivity metrics yet.\n", {}

@@ -21,6 +21,17 @@ def mean_ci(values: np.ndarray | pd.Series, level: float) -> tuple[float, float]
     return float(v.mean()), float(half)
 
 
+def t_errorbar(level: float):
+    """seaborn ``errorbar`` callable drawing the report's t-interval (a point with one seed)."""
+
+    def interval(values: pd.Series) -> tuple[float, float]:
+        mean, half = mean_ci(values, level)
+        half = 0.0 if math.isnan(half) else half
+        return mean - half, mean + half
+
+    return interval
+
+
 def fmt_ci(mean: float, half: float, digits: int = 3) -> str:
     if math.isnan(mean):
         return "n/a"

@@ -1,6 +1,6 @@
 rule report:
     input:
-        code("report.py", "figures.py", "stats.py"),
+        code("report.py", "metrics.py", "figures.py", "stats.py"),
         REPORT_INPUTS,
     output:
         md="reports/results.md",
