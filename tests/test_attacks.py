@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from robsens.attacks import pgd_attack
-from robsens.model import CornerNet
+from robsens.blocks.attacks import pgd_attack
+from robsens.blocks.model import CornerNet
 
 SETTINGS = {"linf": (0.1, 0.025), "l2": (1.5, 0.4)}  # norm: (eps, step_size)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from robsens.attribution import (
+from robsens.blocks.attribution import (
     gradient_utility,
     input_gradient,
     patch_masks,
@@ -16,8 +16,8 @@ from robsens.attribution import (
     select_high_low,
     select_random,
 )
-from robsens.model import CornerNet
-from robsens.perturb import perturb
+from robsens.blocks.model import CornerNet
+from robsens.blocks.perturb import perturb
 
 
 @pytest.fixture()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from robsens.attribution import (
+from robsens.blocks.attribution import (
     exact_gradient_sensitivity,
     gradient_utility,
     patch_masks,
@@ -13,7 +13,7 @@ from robsens.attribution import (
     perturbation_maps,
     randomized_gradient_sensitivity,
 )
-from robsens.model import CornerNet
+from robsens.blocks.model import CornerNet
 
 PATCH = 7
 PLANTED = 9  # patch index (row 2, column 1 of the 4 x 4 grid)

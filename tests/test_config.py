@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from robsens.config import ParamsError, load_params, validate_params
+from robsens.core.config import ParamsError, load_params, validate_params
 
 from .conftest import ROOT, make_project, project_env, tiny_params
 

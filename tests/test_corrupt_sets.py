@@ -7,9 +7,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robsens.corruptions import CORRUPTIONS, SEVERITIES
-from robsens.corruptions.sets import from_uint8, subset_index, to_uint8, write_corrupted_sets
-from robsens.io import file_md5, load_json, load_npz
+from robsens.core.io import file_md5, load_json, load_npz
+from robsens.robustness.corruptions import CORRUPTIONS, SEVERITIES
+from robsens.robustness.corruptions.sets import (
+    from_uint8,
+    subset_index,
+    to_uint8,
+    write_corrupted_sets,
+)
 
 SOURCE = {"file": "test.npz", "md5": "0" * 32}
 

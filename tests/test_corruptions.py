@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from robsens.config import SCHEMA_PATH
-from robsens.corruptions import (
+from robsens.core.config import SCHEMA_PATH
+from robsens.robustness.corruptions import (
     CHUNK,
     CORRUPTIONS,
     SEVERITIES,

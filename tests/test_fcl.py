@@ -7,11 +7,11 @@ import pytest
 import torch
 import yaml
 
-from robsens.attribution import select_high_low, select_random
-from robsens.config import NUM_CLASSES
+from robsens.blocks.attribution import select_high_low, select_random
+from robsens.blocks.model import build_model
+from robsens.core.config import NUM_CLASSES
 from robsens.methods.fcl import FCL
 from robsens.methods.fcl_random import FCLRandom
-from robsens.model import build_model
 
 from .conftest import ROOT
 

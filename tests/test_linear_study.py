@@ -5,8 +5,8 @@ import copy
 import pandas as pd
 import pytest
 
-from robsens.config import ParamsError
-from robsens.io import load_json
+from robsens.core.config import ParamsError
+from robsens.core.io import load_json
 from robsens.linear.figures import FIGURES
 from robsens.linear.report import linear_section
 from robsens.linear.study import run_linear_study
@@ -65,14 +65,14 @@ def test_mlflow_run_is_found_again(results, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     params = {"linear": TINY, "mlflow": {"experiment": "linear-test",
                                          "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}}
-    log_linear_study(params, results)
-    log_linear_study(params, results)
+    log_linear_study(params, results, runtime_s=1.0)
+    log_linear_study(params, results, runtime_s=1.0)
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=params["mlflow"]["tracking_uri"])
     runs = client.search_runs([client.get_experiment_by_name("linear-test").experiment_id])
     assert len(runs) == 1
-    expected = study_metrics(load_json(results / "summary.json"))
+    expected = study_metrics(load_json(results / "summary.json")) | {"runtime_s": 1.0}
     assert runs[0].data.metrics == pytest.approx(expected)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robsens.perturb import KINDS, donor_permutation, perturb
+from robsens.blocks.perturb import KINDS, donor_permutation, perturb
 
 
 @pytest.fixture()

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from robsens.corruptions import SEVERITIES
-from robsens.corruptions.sets import write_corrupted_sets
 from robsens.data.regions import region_masks
-from robsens.robustness import (
+from robsens.robustness.corruptions import SEVERITIES
+from robsens.robustness.corruptions.sets import write_corrupted_sets
+from robsens.robustness.metrics import (
     evaluate_robustness,
     region_noise,
     rfs,

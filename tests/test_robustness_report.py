@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robsens import paths
-from robsens.io import save_json
-from robsens.robustness_report import claims, per_severity, per_sigma, robustness_section
+from robsens.core.io import save_json
+from robsens.pipeline import paths
+from robsens.robustness.report import claims, per_severity, per_sigma, robustness_section
 
 PARAMS = {
     "models": {
@@ -53,7 +53,7 @@ def _clean(model: str, seed: int) -> dict:
 
 @pytest.fixture()
 def metrics_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(paths, "METRICS_DIR", tmp_path / "metrics")
+    monkeypatch.chdir(tmp_path)  # every artifact path is relative to the project root
     for model in TRUTH:
         for seed in (0, 1):
             save_json(paths.metrics_path(model, seed, "robustness"), _robustness(model, seed))
@@ -95,14 +95,14 @@ def test_section_renders_tables_figures_and_claims(metrics_dir: Path) -> None:
 
 
 def test_section_without_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(paths, "METRICS_DIR", tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert robustness_section(PARAMS, tmp_path) == (
         "## Robustness\n\nNo robustness metrics yet.\n", {}
     )
 
 
 def test_noise_curve_is_read_along_its_segments_even_when_not_monotone() -> None:
-    from robsens.robustness_report import curve_at
+    from robsens.robustness.report import curve_at
 
     # sigma order: robustness rises, then falls (as in the default run)
     xs, ys = np.array([0.689, 0.702, 0.672]), np.array([0.876, 0.703, 0.479])

@@ -9,19 +9,19 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from robsens.attribution import (
+from robsens.bench.maps import naive_maps, run_benchmark
+from robsens.blocks.attribution import (
     exact_gradient_sensitivity,
     gradient_utility,
     patch_masks,
     perturbation_maps,
 )
-from robsens.bench_maps import naive_maps, run_benchmark
-from robsens.config import load_params
+from robsens.blocks.model import CornerNet
+from robsens.blocks.perturb import perturbed_values
+from robsens.blocks.predict import predict
+from robsens.core.config import load_params
 from robsens.data.regions import region_masks
-from robsens.evaluate import predict
-from robsens.model import CornerNet
-from robsens.perturb import perturbed_values
-from robsens.sensitivity import MapSettings, Plan, corner_scores, evaluate, rank_alignment
+from robsens.sensitivity.maps import MapSettings, Plan, corner_scores, evaluate, rank_alignment
 
 from .conftest import ROOT
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 import yaml
 
-from robsens.config import NUM_CLASSES
-from robsens.io import load_json
+from robsens.blocks.model import build_model
+from robsens.core.config import NUM_CLASSES
+from robsens.core.io import load_json
 from robsens.methods import METHODS
-from robsens.model import build_model
 
 from .conftest import ROOT, make_project, project_env, run, tiny_params
 
@@ -120,8 +120,9 @@ def test_unreachable_mlflow_loses_nothing(tmp_path: Path) -> None:
 
 
 def test_checkpoint_of_other_code_is_not_resumed(tmp_path: Path, monkeypatch, capsys) -> None:
-    from robsens import train as train_module
     from robsens.data.corner import synthesize
+    from robsens.training import identity
+    from robsens.training import loop as train_module
 
     params = tiny_params()
     params["train"]["epochs"] = 1
@@ -130,7 +131,7 @@ def test_checkpoint_of_other_code_is_not_resumed(tmp_path: Path, monkeypatch, ca
     train_module.train(*args)
     train_module.train(*args)
     assert "resuming erm seed 0 from epoch 1" in capsys.readouterr().out
-    monkeypatch.setattr(train_module, "code_md5", lambda: "edited code")
+    monkeypatch.setattr(identity, "source_digest", lambda stage: "edited code")
     train_module.train(*args)
     assert "resuming" not in capsys.readouterr().out
     assert len(list((tmp_path / "ckpt").glob("*.pt"))) == 2

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robsens.config import NUM_CLASSES
+from robsens.core.config import NUM_CLASSES
+from robsens.core.io import file_md5, save_json, save_npz
 from robsens.data import mnist, synthetic
 from robsens.data.regions import CENTRE_BOX, corner_slices
-from robsens.io import file_md5, save_json, save_npz
 
 SPLITS = ("train", "val", "test", "probe")
 

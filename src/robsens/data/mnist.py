@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robsens.io import atomic_path, file_md5
+from robsens.core.io import atomic_path, file_md5
 
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 

@@ -10,7 +10,7 @@ import seaborn as sns
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from robsens.io import load_json, save_figure
+from robsens.core.io import load_json, save_figure
 from robsens.linear.claims import THRESHOLD
 from robsens.linear.study import SUMMARY_JSON, SWEEP_CSV
 

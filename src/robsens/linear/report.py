@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robsens.io import load_json
+from robsens.core.io import load_json
 from robsens.linear.figures import FIGURES, make_linear_figures
-from robsens.linear.study import RESULTS_DIR, SUMMARY_JSON
+from robsens.linear.study import SUMMARY_JSON
+from robsens.pipeline import paths
 
 
 def _word(verdict: dict) -> str:
@@ -61,8 +62,7 @@ def _markdown(summary: dict) -> str:
     lines += [
         "",
         f"Mean |finite - population| of ||w_c|| and ||w_s|| (seed means): {errors}. "
-        f"{summary['fits']} fits ({summary['fits_not_converged']} not converged) in "
-        f"{summary['runtime_s']:.1f} s.",
+        f"{summary['fits']} fits ({summary['fits_not_converged']} not converged).",
         "",
     ]
     lines += [f"![{name}](figures/{name})" for name in FIGURES]
@@ -70,15 +70,14 @@ def _markdown(summary: dict) -> str:
 
 
 def linear_section(params: dict, fig_dir: Path,
-                   results_dir: Path = RESULTS_DIR) -> tuple[str, dict]:
+                   results_dir: Path = paths.LINEAR_DIR) -> tuple[str, dict]:
     """Claims of science.md section 6 with verdicts and numbers; figures into ``fig_dir``.
 
-    The DVC metrics are the verdicts (1 supported, 0 not) and the run time.
+    The DVC metrics are the verdicts (1 supported, 0 not).
     """
     summary = load_json(Path(results_dir) / SUMMARY_JSON)
     make_linear_figures(results_dir, fig_dir)
     verdicts = {c["id"]: {"population": int(c["population"]["supported"]),
                           "finite": int(c["finite"]["supported"])}
                 for c in summary["claims"] if c["population"]["supported"] is not None}
-    return _markdown(summary), {"linear": {"supported": verdicts,
-                                           "runtime_s": summary["runtime_s"]}}
+    return _markdown(summary), {"linear": {"supported": verdicts}}

@@ -9,14 +9,14 @@ from pathlib import Path
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from robsens.config import ParamsError
-from robsens.io import atomic_path, save_json
+from robsens.core.config import ParamsError
+from robsens.core.io import atomic_path, save_json
 from robsens.linear.claims import claim_verdicts
 from robsens.linear.sweep import finite_sample_sweep, population_sweep
+from robsens.pipeline import paths
 
-RESULTS_DIR = Path("results/linear")
-SWEEP_CSV = "sweep.csv"
-SUMMARY_JSON = "summary.json"
+SWEEP_CSV = paths.LINEAR_SWEEP.name
+SUMMARY_JSON = paths.LINEAR_SUMMARY.name
 
 
 def _json_float(value: float) -> float | None:
@@ -57,8 +57,10 @@ def headline(df: pd.DataFrame) -> dict:
     }
 
 
-def run_linear_study(cfg: dict, out_dir: Path) -> None:
-    """Write ``sweep.csv`` (tidy, one row per fit and test shift) and ``summary.json``.
+def run_linear_study(cfg: dict, out_dir: Path) -> float:
+    """Write ``sweep.csv`` (tidy, one row per fit and test shift) and ``summary.json``; return
+    the wall time in seconds (printed and logged, kept out of the files: they are artifacts
+    and must be the same bytes on every run).
 
     BLAS is held to one thread: the matrices are (dim_core + dim_spurious) wide, where thread
     hand-offs cost far more than they save (over 10x slower with the default pool on a busy
@@ -84,5 +86,5 @@ def run_linear_study(cfg: dict, out_dir: Path) -> None:
         "headline": headline(df),
         "fits": len(fits),
         "fits_not_converged": int((~fits["converged"]).sum()),
-        "runtime_s": round(time.perf_counter() - start, 2),
     })
+    return time.perf_counter() - start

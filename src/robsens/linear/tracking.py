@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robsens.config import fingerprint, flatten
-from robsens.io import load_json
-from robsens.linear.study import SUMMARY_JSON, SWEEP_CSV
-from robsens.tracking import (
+from robsens.core.config import fingerprint, flatten
+from robsens.core.io import load_json
+from robsens.core.tracking import (
     RUN_KEY,
     experiment_id,
     find_run,
@@ -19,6 +18,7 @@ from robsens.tracking import (
     log_metrics,
     mlflow_client,
 )
+from robsens.linear.study import SUMMARY_JSON, SWEEP_CSV
 
 
 def study_metrics(summary: dict) -> dict[str, float]:
@@ -32,10 +32,10 @@ def study_metrics(summary: dict) -> dict[str, float]:
         out |= {f"{key}.{k}": float(v) for k, v in row.items()
                 if k not in ("attack", "rho_sigma_ratio") and v is not None}
     out |= {f"finite_weight_error.n_{n}": e for n, e in head["finite_weight_error"].items()}
-    return out | {"runtime_s": summary["runtime_s"], "fits": summary["fits"]}
+    return out | {"fits": summary["fits"]}
 
 
-def log_linear_study(params: dict, results_dir: Path) -> None:
+def log_linear_study(params: dict, results_dir: Path, runtime_s: float) -> None:
     from mlflow.entities import Param, RunTag
 
     client = mlflow_client(params)
@@ -45,7 +45,7 @@ def log_linear_study(params: dict, results_dir: Path) -> None:
     run_id = run.info.run_id if run else client.create_run(
         exp_id, run_name="linear-study", tags={RUN_KEY: run_key, "stage": "linear"}).info.run_id
     summary = load_json(Path(results_dir) / SUMMARY_JSON)
-    log_metrics(client, run_id, study_metrics(summary))
+    log_metrics(client, run_id, study_metrics(summary) | {"runtime_s": runtime_s})
     client.log_batch(
         run_id,
         params=[] if run else [Param(k, str(v)) for k, v in flatten(params["linear"]).items()],

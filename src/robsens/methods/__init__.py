@@ -1,19 +1,21 @@
 """The method registry: one training objective per file, one interface.
 
 A method turns a batch into a loss. ``METHODS`` is an explicit dict filled by the
-:func:`register` decorator; importing this package imports every method module.
-Adding a method = one new file here (decorated class with an ``HPARAMS`` JSON schema)
-+ one entry under ``models:`` in params.yaml.
+:func:`register` decorator; importing this package imports every module in it (found
+automatically), so adding a method is one new file here (a decorated class with an
+``HPARAMS`` JSON schema and a ``ROLE``) plus one entry under ``models:`` in params.yaml.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from robsens.model import CornerNet
+from robsens.blocks.model import CornerNet
 
 
 class Method:
@@ -51,5 +53,10 @@ def register(name: str):
     return decorator
 
 
-# registration side effects, one module per method
-from robsens.methods import adversarial, erm, fcl, fcl_random, noise_aug  # noqa: E402,F401
+def _discover() -> None:
+    """Import every module of this package: their ``@register`` decorators fill METHODS."""
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_discover()

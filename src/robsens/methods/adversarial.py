@@ -11,7 +11,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from robsens.attacks import pgd_attack
+from robsens.blocks.attacks import pgd_attack
 from robsens.methods import Method, register
 
 PGD_HPARAMS = {

@@ -14,9 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robsens.attribution import input_gradient, patch_reduce, patches_to_pixels, select_high_low
+from robsens.blocks.attribution import (
+    input_gradient,
+    patch_reduce,
+    patches_to_pixels,
+    select_high_low,
+)
+from robsens.blocks.perturb import KINDS, perturbed_values
 from robsens.methods import Method, register
-from robsens.perturb import KINDS, perturbed_values
 
 FCL_HPARAMS = {
     "properties": {

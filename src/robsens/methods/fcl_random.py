@@ -3,7 +3,7 @@ of by utility, so it tells whether utility matters or any contrastive perturbati
 
 from __future__ import annotations
 
-from robsens.attribution import select_random
+from robsens.blocks.attribution import select_random
 from robsens.methods import register
 from robsens.methods.fcl import FCL
 

@@ -1,0 +1,1 @@
+"""Building blocks of training and evaluation: the model, PGD, perturbations, attribution maps."""

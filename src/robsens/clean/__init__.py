@@ -1,0 +1,1 @@
+"""The clean evaluation stage: accuracy, rare-class accuracy, probe flip rates, its section."""

@@ -1,0 +1,1 @@
+"""Infrastructure every stage shares: params, atomic IO, determinism, statistics, MLflow."""

@@ -1,0 +1,116 @@
+"""Load and validate ``params.yaml``, the single source of truth for every stage.
+
+Validation happens before any job runs (the CLI and the Snakefile both call
+:func:`load_params`), and a bad value yields one :class:`ParamsError` naming the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "params.schema.yaml"  # ships with the package
+NUM_CLASSES = 15
+RARE_CLASSES = (10, 11, 12, 13, 14)
+
+
+class ParamsError(ValueError):
+    """An invalid params file; the message names the offending key."""
+
+
+@cache
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _key_path(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _first_error(validator: jsonschema.Validator, instance: Any, prefix: str) -> None:
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is None:
+        return
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        path, message = path + extra[:1], "unknown key (typo?)"
+    else:
+        message = error.message
+    key = ".".join(filter(None, [prefix, _key_path(path) if path else ""]))
+    raise ParamsError(f"params: invalid value at '{key or '<top level>'}': {message}")
+
+
+def validate_params(params: Mapping[str, Any]) -> None:
+    """Check the schema, then each model's hyperparameters against its method's schema."""
+    # Lazy (the registry imports torch), and no code dependency of any stage: validating can
+    # reject a run but never changes an output.
+    from robsens.methods import METHODS  # robsens: not-a-dependency
+
+    _first_error(jsonschema.Draft202012Validator(_schema()), params, "")
+    for name, entry in params["models"].items():
+        method = entry["method"]
+        if method not in METHODS:
+            raise ParamsError(
+                f"params: invalid value at 'models.{name}.method': unknown method {method!r}; "
+                f"known: {', '.join(sorted(METHODS))}"
+            )
+        hp_schema = {"type": "object", "additionalProperties": False, **METHODS[method].HPARAMS}
+        hp_schema["properties"] = {"method": {"type": "string"}, **hp_schema.get("properties", {})}
+        _first_error(jsonschema.Draft202012Validator(hp_schema), dict(entry), f"models.{name}")
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read and validate a params file; raise :class:`ParamsError` with the key on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"params: file not found: {path}")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"params: {path} is not valid YAML: {exc}") from None
+    if not isinstance(params, dict):
+        raise ParamsError(f"params: {path} must hold a mapping of sections")
+    validate_params(params)
+    return params
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{'a': {'b': 1}}`` -> ``{'a.b': 1}`` (lists kept whole): MLflow params and hashing."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def fingerprint(*parts: Any) -> str:
+    """Short stable hash of JSON-able config parts (checkpoint and run identity)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def check_model(params: Mapping[str, Any], model: str) -> None:
+    """``--model`` must name a ``models:`` entry."""
+    if model not in params["models"]:
+        raise ParamsError(f"--model {model!r} is not a key of 'models' in params.yaml "
+                          f"(known: {', '.join(params['models'])})")
+
+
+def add_arguments(parser: Any) -> None:
+    """``python -m robsens validate`` takes no options beyond ``--params``."""
+
+
+def run(params: Mapping[str, Any], args: Any) -> None:
+    """``python -m robsens validate``: load_params has validated by now; say what it holds."""
+    print(f"{args.params}: valid ({len(params['models'])} models x {len(params['seeds'])} seeds)")

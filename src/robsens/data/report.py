@@ -1,0 +1,55 @@
+"""The report's data section: split sizes, class counts and an example grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from robsens.core.config import RARE_CLASSES
+from robsens.core.io import load_json, load_npz, save_figure
+from robsens.pipeline import paths
+
+
+def data_grid(split: dict[str, np.ndarray], per_class: int, path: Path) -> None:
+    """Examples per centre digit, without and with a corner digit, titled by class."""
+    fig, axes = plt.subplots(10, 2 * per_class, figsize=(2 * per_class * 0.9, 10 * 0.95))
+    for digit in range(10):
+        for col, with_corner in enumerate((False, True)):
+            idx = np.flatnonzero((split["centre"] == digit) & (split["corner"] == with_corner))
+            for j in range(per_class):
+                ax = axes[digit, col * per_class + j]
+                ax.axis("off")
+                if j < len(idx):
+                    ax.imshow(split["x"][idx[j]], cmap="gray", vmin=0, vmax=255)
+                    ax.set_title(f"class {split['y'][idx[j]]}", fontsize=7)
+    fig.suptitle(f"Test examples per centre digit: left {per_class} without a corner digit, "
+                 f"right {per_class} with one (centre 0-4 + corner = rare class 10-14)")
+    fig.tight_layout()
+    save_figure(path, fig, dpi=90)
+    plt.close(fig)
+
+
+def data_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
+    manifest = load_json(paths.DATA_MANIFEST)
+    test = load_npz(paths.split_path("test"))
+    data_grid(test, params["report"]["examples_per_class"], fig_dir / "data_grid.png")
+    lines = ["| split | images | with corner | class counts 0-14 |", "|---|---|---|---|"]
+    for name in paths.SPLITS:
+        split = manifest["splits"][name]
+        lines.append(f"| {name} | {split['n']} | {split['with_corner']} | "
+                     f"{' '.join(map(str, split['class_counts']))} |")
+    rare = np.isin(test["y"], RARE_CLASSES).mean()
+    text = (
+        "## Data\n\n"
+        f"Digit source: **{manifest['source']}**. Corner fraction "
+        f"{params['data']['corner_fraction']}, corner size {params['data']['corner_size']} px at "
+        f"{params['data']['corner_position']}; rare classes 10-14 make up {rare:.1%} of the test "
+        "split. The probe split counts each centre digit once (its with-corner label).\n\n"
+        + "\n".join(lines) + "\n\n![examples](figures/data_grid.png)\n"
+    )
+    return text, {"data": {"source": manifest["source"]}}

@@ -1,0 +1,1 @@
+"""The pipeline's single declaration: paths, the stage table, computed code dependencies."""

@@ -1,0 +1,67 @@
+"""Where every artifact lives, relative to the project root: defined here and nowhere else.
+
+Templates carry the wildcards ``{model}`` and ``{seed}``: the stage table
+(:mod:`robsens.pipeline.stages`) hands them to Snakemake as they are and to DVC as
+``${item.model}``; the stages themselves fill them in with :func:`fill`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SOURCE_DIR = Path("src/robsens")  # the package source, as the pipeline's code dependencies
+SPLITS = ("train", "val", "test", "probe")
+
+DATA_DIR = Path("data/corner")
+DATA_MANIFEST = DATA_DIR / "manifest.json"
+CORRUPTED_DIR = Path("data/corrupted")
+CORRUPTED_MANIFEST = CORRUPTED_DIR / "manifest.json"
+CORRUPTED_SUBSET = CORRUPTED_DIR / "subset.npz"  # test-split indices the corrupt stage chose
+
+MODELS_DIR = Path("results/models")
+METRICS_DIR = Path("results/metrics")
+CHECKPOINTS_DIR = Path("results/checkpoints")  # undeclared: must survive a failed job
+LINEAR_DIR = Path("results/linear")
+LINEAR_SWEEP = LINEAR_DIR / "sweep.csv"
+LINEAR_SUMMARY = LINEAR_DIR / "summary.json"
+
+REPORTS_DIR = Path("reports")
+REPORT_MD = REPORTS_DIR / "results.md"
+REPORT_SUMMARY = REPORTS_DIR / "summary.json"
+FIGURES_DIR = REPORTS_DIR / "figures"
+
+LOGS_DIR = Path("logs")
+BENCHMARKS_DIR = Path("benchmarks")
+
+# Per model and seed (templates).
+RUN = "{model}/seed{seed}"
+MODEL = f"{MODELS_DIR}/{RUN}/model.pt"
+HISTORY = f"{MODELS_DIR}/{RUN}/history.json"
+METRICS = f"{METRICS_DIR}/{RUN}/{{kind}}.json"
+SENSITIVITY_ARRAYS = f"{METRICS_DIR}/{RUN}/sensitivity_maps.npz"
+
+
+def fill(template: str, **wildcards: object) -> Path:
+    """A template with its wildcards filled in, e.g. ``fill(MODEL, model="erm", seed=0)``."""
+    return Path(template.format(**wildcards))
+
+
+def split_path(split: str) -> Path:
+    return DATA_DIR / f"{split}.npz"
+
+
+def model_dir(model: str, seed: int) -> Path:
+    return fill(MODEL, model=model, seed=seed).parent
+
+
+def checkpoint_dir(model: str, seed: int) -> Path:
+    return CHECKPOINTS_DIR / fill(RUN, model=model, seed=seed)
+
+
+def metrics_path(model: str, seed: int, kind: str) -> Path:
+    """``kind``: the name of the evaluation stage that writes the file (clean, robustness, ...)."""
+    return fill(METRICS, model=model, seed=seed, kind=kind)
+
+
+def corrupted_set(name: str) -> Path:
+    return CORRUPTED_DIR / f"{name}.npz"

@@ -1,0 +1,1 @@
+"""The report: assembly of the sections each stage family writes."""

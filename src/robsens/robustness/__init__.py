@@ -1,0 +1,1 @@
+"""Noise injection (the corrupt stage) and the robustness stage: corrupted accuracy, RFS."""

@@ -1,0 +1,16 @@
+"""``python -m robsens robustness --model M --seed S``: corrupted accuracy and RFS."""
+
+from __future__ import annotations
+
+import argparse
+
+from robsens.blocks.model_stage import run_model_stage
+from robsens.robustness.metrics import robustness_metrics
+
+
+def run(params: dict, args: argparse.Namespace) -> None:
+    m = run_model_stage(params, args, "robustness",
+                        lambda model, device: robustness_metrics(params, model, device))
+    print(f"{args.model} seed {args.seed}: mean corrupted accuracy "
+          f"{m['mean_corrupted_accuracy']:.4f}, rare under corruption "
+          f"{m['mean_corrupted_rare_accuracy']:.4f}, mean RFS {m['mean_rfs']:.3f}")

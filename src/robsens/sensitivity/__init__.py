@@ -1,0 +1,1 @@
+"""The sensitivity stage: contextual utility and sensitivity maps and their summaries."""

@@ -1,0 +1,1 @@
+"""The train stage: the loop, run identity and resume, its MLflow run."""

@@ -1,0 +1,49 @@
+# Every rule, generated from the stage table (src/robsens/pipeline/stages.py), the one
+# declaration that dvc.yaml is generated from too. Code inputs are computed from the
+# import graph (robsens.pipeline.deps): editing a module reruns exactly the stages that
+# import it.
+from robsens.pipeline.deps import code_files
+from robsens.pipeline.stages import STAGES
+
+
+def params_of(stage):
+    """The params a stage depends on, as JSON: Snakemake reruns a job when they change."""
+
+    def pick(wildcards):
+        picked = {}
+        for key in stage.params:
+            key = key.format(**wildcards)
+            node = config
+            for part in key.split("."):
+                node = node[part]
+            picked[key] = node
+        return json.dumps(picked, sort_keys=True)
+
+    return pick
+
+
+def shell_command(stage):
+    wildcards = {w: f"{{wildcards.{w}}}" for w in stage.wildcards}
+    return stage.command.format(**wildcards) + " > {log} 2>&1"
+
+
+for stage in STAGES:
+
+    rule:
+        name:
+            stage.name
+        input:
+            code=code_files(stage.name),
+            deps=stage.deps,
+            gathered=expand(stage.gather, model=MODELS, seed=SEEDS),
+        output:
+            [directory(out.path) if out.directory else out.path for out in stage.outs],
+        params:
+            cfg=params_of(stage),
+        log:
+            stage.log,
+        benchmark:
+            stage.benchmark
+        threads: config["threads"] if stage.threads_from_params else 1
+        shell:
+            shell_command(stage)
