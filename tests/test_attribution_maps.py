@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from robsens.blocks.attribution import (
-    exact_gradient_sensitivity,
     gradient_utility,
     patch_masks,
     patch_reduce,
@@ -15,8 +14,11 @@ from robsens.blocks.attribution import (
 )
 from robsens.blocks.model import CornerNet
 
+from .reference import exact_gradient_sensitivity
+
 PATCH = 7
 PLANTED = 9  # patch index (row 2, column 1 of the 4 x 4 grid)
+
 
 
 class MaskedLinear(nn.Module):

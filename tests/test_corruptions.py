@@ -10,13 +10,13 @@ import torch
 import yaml
 
 from robsens.core.config import SCHEMA_PATH
+from robsens.pipeline.docs import corruption_table
 from robsens.robustness.corruptions import (
     CHUNK,
     CORRUPTIONS,
     SEVERITIES,
     corrupt,
     corruption_seed,
-    severity_table_markdown,
 )
 
 MNIST_C = {
@@ -76,7 +76,7 @@ def test_the_suite_is_the_issues_list() -> None:
 
 def test_readme_and_schema_name_the_same_suite() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert severity_table_markdown() in readme
+    assert corruption_table() in readme
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     allowed = schema["properties"]["robustness"]["properties"]["corruptions"]["items"]["enum"]
     assert allowed == list(CORRUPTIONS)

@@ -4,59 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import make_project, project_env, run, tiny_params
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rest(base: str, endpoint: str, payload: dict | None = None, query: str = "") -> dict:
-    """GET (payload None) or POST to the MLflow REST API."""
-    url = f"{base}/api/2.0/mlflow/{endpoint}{'?' + query if query else ''}"
-    data = json.dumps(payload).encode() if payload is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory) -> Iterator[str]:
-    """A real MLflow tracking server on 127.0.0.1 with a SQLite store."""
-    root = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port",
-         str(port), "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("MLflow server did not start within 120 s")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
+from .conftest import make_project, project_env, rest, run, tiny_params
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +92,9 @@ def test_dvc_repro_end_to_end(tmp_path: Path) -> None:
     assert "Running stage 'synthesize'" in first.stdout
     again = run(["dvc", "repro"], project)
     assert "Running stage" not in again.stdout, again.stdout
+    # switching tools costs nothing: Snakemake accepts what DVC built
+    dry = run(["snakemake", "-n", "--cores", "2"], project)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"]["epochs"] += 1
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

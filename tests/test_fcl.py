@@ -56,7 +56,7 @@ def test_views_carry_no_gradient_to_the_selection(batch) -> None:
 def test_fcl_random_differs_only_in_the_selection(batch) -> None:
     own = set(vars(FCLRandom)) - {"__module__", "__doc__", "__qualname__", "__firstlineno__",
                                   "__static_attributes__"}
-    assert own == {"select"}
+    assert own == {"select", "ROLE"} and FCLRandom.ROLE == "ablation" and FCL.ROLE == "fcl"
     assert FCL.select is select_high_low and FCLRandom.select is select_random
     # with the selection made equal, the two produce identical gradients from the same seed
     hp = PARAMS["models"]["fcl"]

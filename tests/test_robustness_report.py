@@ -10,7 +10,9 @@ import pytest
 
 from robsens.core.io import save_json
 from robsens.pipeline import paths
-from robsens.robustness.report import claims, per_severity, per_sigma, robustness_section
+from robsens.report.tables import with_roles
+from robsens.robustness.claims import curve_at, robustness_claims
+from robsens.robustness.report import per_severity, per_sigma, robustness_section
 
 PARAMS = {
     "models": {
@@ -18,7 +20,7 @@ PARAMS = {
         "noise_0.1": {"method": "noise_aug", "sigma": 0.1},
         "noise_0.6": {"method": "noise_aug", "sigma": 0.6},
         "fcl": {"method": "fcl"},
-        "adv_linf": {"method": "adv_linf"},
+        "adv_linf": {"method": "adv_linf", "eps": 0.1},
     },
     "report": {"ci_level": 0.95},
     "robustness": {"seed": 0, "corruptions": ["fog", "rotate"], "rfs_sigmas": [0.2, 0.5]},
@@ -70,18 +72,31 @@ def test_long_tables() -> None:
     assert len(per_sigma(robust)) == 2 * 2
 
 
+def points_of(truth: dict, params: dict, rfs_ci: float = 0.05) -> pd.DataFrame:
+    """Plane points (the claims' input) from model -> (corrupted acc., rare acc., RFS)."""
+    return with_roles(params, pd.DataFrame([
+        {"model": m, "mean_corrupted_accuracy": x, "mean_corrupted_accuracy_ci": 0.0,
+         "rare_accuracy": y, "rare_accuracy_ci": 0.0, "mean_rfs": r, "mean_rfs_ci": rfs_ci}
+        for m, (x, y, r) in truth.items()
+    ]))
+
+
 def test_claims_read_the_numbers() -> None:
-    points = pd.DataFrame([
-        {"model": m, "method": PARAMS["models"][m]["method"], "x": x, "y": y, "x_ci": 0.0,
-         "y_ci": 0.0, "sigma": PARAMS["models"][m].get("sigma", float("nan"))}
-        for m, (x, y, _) in TRUTH.items()
-    ])
-    summary = pd.DataFrame([{"model": m, "mean_rfs": r, "mean_rfs_ci": 0.05}
-                            for m, (_, _, r) in TRUTH.items()])
-    one, two, four = claims(points, summary)
-    assert "**holds**" in one and "+0.200" in one and "-0.400" in one
-    assert "50%" in two and "lies **above**" in two  # curve at x = 0.7 has y = 0.7
-    assert "adv_linf -0.100 ± 0.050 (lower)" in four
+    one, two, four = robustness_claims(points_of(TRUTH, PARAMS))
+    assert (one.id, one.verdict, one.primary, one.reference) == (
+        "noise_tradeoff", "supported", ["noise_0.6"], "erm")
+    assert one.checks == {"noise_0.6": {"mean_corrupted_accuracy": "supported",
+                                        "rare_accuracy": "supported"}}
+    assert two.verdict == "supported"  # the curve at x = 0.7 has y = 0.7 < 0.85
+    assert two.estimates["noise_curve"]["rare_accuracy"].mean == pytest.approx(0.7)
+    assert two.estimates["fcl"]["share_of_noise_gain"].mean == pytest.approx(0.5)
+    assert two.models == {"fcl": ["fcl"], "baseline": ["erm"],
+                          "noise_curve": ["noise_0.1", "noise_0.6"]}
+    assert four.verdict == "supported" and four.checks == {"adv_linf": {"mean_rfs": "supported"}}
+    # intervals that overlap leave claim 4 open; an FCL below the curve refutes claim 2
+    _, two, four = robustness_claims(points_of({**TRUTH, "fcl": (0.70, 0.60, 0.2)}, PARAMS,
+                                               rfs_ci=0.2))
+    assert two.verdict == "refuted" and four.verdict == "inconclusive"
 
 
 def test_section_renders_tables_figures_and_claims(metrics_dir: Path) -> None:
@@ -92,6 +107,7 @@ def test_section_renders_tables_figures_and_claims(metrics_dir: Path) -> None:
     assert "| noise_0.6 | noise_aug | 2 | 0.800 ± 0.000 |" in text
     assert "**Claim 1**" in text and "**Claim 2**" in text and "**Claim 4**" in text
     assert summary["robustness"]["fcl"]["mean_corrupted_accuracy"] == pytest.approx(0.70)
+    assert [c.id for c in summary["claims"]] == ["noise_tradeoff", "fcl_plane", "adversarial_rfs"]
 
 
 def test_section_without_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,8 +118,6 @@ def test_section_without_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_noise_curve_is_read_along_its_segments_even_when_not_monotone() -> None:
-    from robsens.robustness.report import curve_at
-
     # sigma order: robustness rises, then falls (as in the default run)
     xs, ys = np.array([0.689, 0.702, 0.672]), np.array([0.876, 0.703, 0.479])
     assert curve_at(xs, ys, 0.685) == pytest.approx(0.703 + (0.479 - 0.703) * (0.685 - 0.702)

@@ -11,7 +11,6 @@ from torch import nn
 
 from robsens.bench.maps import naive_maps, run_benchmark
 from robsens.blocks.attribution import (
-    exact_gradient_sensitivity,
     gradient_utility,
     patch_masks,
     perturbation_maps,
@@ -24,6 +23,7 @@ from robsens.data.regions import region_masks
 from robsens.sensitivity.maps import MapSettings, Plan, corner_scores, evaluate, rank_alignment
 
 from .conftest import ROOT
+from .reference import exact_gradient_sensitivity
 
 SETTINGS = MapSettings(
     patch=7, reduce="sum", perturbation="mask", strength=0.0, n_probes=4, chunk_size=64

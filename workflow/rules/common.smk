@@ -26,3 +26,11 @@ wildcard_constraints:
 
 onstart:
     shell("python -m robsens mlflow init")
+
+
+# Record what Snakemake built in dvc.lock (and DVC's cache), so that `dvc repro` afterwards
+# has nothing to do and `dvc push` can share the results.
+onsuccess:
+    if Path(".dvc").is_dir():
+        shell("dvc commit --force --quiet || echo 'robsens: dvc.lock not updated (some "
+              "outputs are missing); run `dvc commit` after a full run' >&2")

@@ -22,9 +22,13 @@ def params_of(stage):
     return pick
 
 
-def shell_command(stage):
-    wildcards = {w: f"{{wildcards.{w}}}" for w in stage.wildcards}
-    return stage.command.format(**wildcards) + " > {log} 2>&1"
+def command_of(stage):
+    """The stage's command for one job (a function: rule bodies run after the loop ends)."""
+
+    def command(wildcards):
+        return stage.command.format(**wildcards)
+
+    return command
 
 
 for stage in STAGES:
@@ -40,10 +44,11 @@ for stage in STAGES:
             [directory(out.path) if out.directory else out.path for out in stage.outs],
         params:
             cfg=params_of(stage),
+            command=command_of(stage),
         log:
             stage.log,
         benchmark:
             stage.benchmark
         threads: config["threads"] if stage.threads_from_params else 1
         shell:
-            shell_command(stage)
+            "{params.command} > {log} 2>&1"

@@ -16,7 +16,7 @@ import torch
 from robsens.blocks.model import build_model
 from robsens.core.config import NUM_CLASSES
 from robsens.core.runtime import make_deterministic, resolve_device
-from robsens.methods import METHODS
+from robsens.methods import METHODS, model_roles
 
 WARMUP, ROUNDS = 3, 30
 
@@ -63,10 +63,11 @@ def run(params: dict) -> None:
             if r >= WARMUP:
                 times[name].append(seconds)
     median = {name: statistics.median(t) for name, t in times.items()}
-    base = median.get("erm")
+    baseline = next((m for m, r in model_roles(params).items() if r.role == "baseline"), None)
+    base = median.get(baseline)
     print(f"device {device}, threads {params['threads']}, batch {bs}, "
           f"median of {ROUNDS} round-robin steps")
-    print(f"{'model':<14}{'method':<12}{'ms/step':>10}{'x ERM':>8}")
+    print(f"{'model':<14}{'method':<12}{'ms/step':>10}{'x ' + str(baseline):>12}")
     for name, sec in median.items():
-        ratio = f"{sec / base:8.2f}" if base else "     n/a"
+        ratio = f"{sec / base:12.2f}" if base else "         n/a"
         print(f"{name:<14}{params['models'][name]['method']:<12}{sec * 1e3:10.2f}{ratio}")

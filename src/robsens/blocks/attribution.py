@@ -149,17 +149,6 @@ def perturbation_maps(
     return torch.cat(utilities), torch.cat(sensitivities)
 
 
-def exact_gradient_sensitivity(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """s_i = ||dg(x)/dx_i||_2 from the full Jacobian of g, (B, 1, H, W); for small cases."""
-
-    def embed_one(xi: torch.Tensor) -> torch.Tensor:
-        return model.embed(xi[None])[0]
-
-    with torch.enable_grad():
-        jac = torch.func.vmap(torch.func.jacrev(embed_one))(x.detach())  # (B, D, 1, H, W)
-    return jac.norm(dim=1).detach()
-
-
 def randomized_gradient_sensitivity(
     model: nn.Module,
     x: torch.Tensor,

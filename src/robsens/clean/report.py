@@ -48,7 +48,8 @@ def clean_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         f"Mean ± {params['report']['ci_level']:.0%} t-interval over seeds (no interval with one "
         "seed). The paired probe shows the same test centre digits with and without a corner "
         "digit: under a centre 0-4 the corner changes the label, so flipping is correct; under "
-        "5-9 it carries no information.\n\n"
+        "5-9 it carries no information. The flip rates are the prediction-level counterpart of "
+        "the context selectivity of the sensitivity section (claim 3), which refers here.\n\n"
         + markdown_table(summary, CLEAN_COLUMNS, ["model", "method"])
         + "\n\n![per-class accuracy](figures/per_class_accuracy.png)\n"
     )

@@ -17,7 +17,20 @@ def resolve_device(device: str) -> torch.device:
 
 
 def make_deterministic(seed: int, threads: int) -> None:
-    """Same params + seed + device -> same numbers (CPU bit-exact; CUDA deterministic kernels)."""
+    """Same params + seed + device -> same numbers (CPU bit-exact; CUDA deterministic kernels).
+
+    On CPU, the kernels themselves are chosen before torch loads: with ``reproducibility:
+    portable`` (:mod:`robsens.core.reproducibility`) the bytes are then the same on every
+    x86-64 machine with AVX2; ``threads`` fixes how reductions are split.
+
+    On CUDA only these settings apply (the portable pins are CPU-only): the seed (it seeds
+    every GPU too), ``torch.use_deterministic_algorithms`` (deterministic cuDNN / cuBLAS /
+    scatter kernels; an op without one warns rather than fails), ``CUBLAS_WORKSPACE_CONFIG``
+    (which cuBLAS needs for that) and ``cudnn.benchmark = False`` (no timing-based algorithm
+    choice). That makes a rerun on the same GPU model, driver, CUDA and cuDNN give the same
+    numbers; another GPU model may differ, since cuBLAS and cuDNN pick kernels (and TF32 use
+    for convolutions) per architecture and SM count.
+    """
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.manual_seed(seed)
     torch.set_num_threads(threads)

@@ -4,7 +4,10 @@ Every stage first writes its results to disk (atomically), then logs them here o
 best-effort basis: if the backend is missing or unreachable we warn and carry on, and
 ``python -m robsens mlflow sync`` replays everything on disk later. Runs are found again
 by the tag ``robsens.run_key`` (the training identity), so evaluation stages add their
-metrics to the run of the model they evaluate.
+metrics to the run of the model they evaluate, and a rerun stage (forced, resumed,
+``dvc repro -f``) updates its run instead of creating a second one. Logging is idempotent:
+a metric point the run already holds is not logged again, so reruns leave one point per
+step in every metric's history.
 """
 
 from __future__ import annotations
@@ -103,14 +106,47 @@ def scalar_metrics(tree: Mapping[str, Any], prefix: str = "") -> dict[str, float
     return out
 
 
-def log_metrics(client, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-    """Log scalar metrics at one step, in batches MLflow accepts."""
+def _same(a: float | None, b: float) -> bool:
+    return a is not None and (a == b or (math.isnan(a) and math.isnan(b)))
+
+
+def _log_batch(client, run_id: str, points: list[tuple[str, float, int]]) -> int:
+    """Log (key, value, step) points in batches MLflow accepts; returns how many."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    batch = [Metric(k, v, now, step) for k, v in metrics.items()]
+    batch = [Metric(k, float(v), now, step) for k, v, step in points]
     for i in range(0, len(batch), 900):  # MLflow caps a batch at 1000 metrics
         client.log_batch(run_id, metrics=batch[i : i + 900])
+    return len(batch)
+
+
+def log_metrics(client, run_id: str, metrics: Mapping[str, float], step: int = 0,
+                current: Mapping[str, float] | None = None) -> int:
+    """Log scalar metrics at one step, skipping those the run already holds with that value.
+
+    ``current``: the run's latest metric values (``run.data.metrics``), fetched if not given.
+    A rerun that reproduces a value thus adds no second point to its history; a value that
+    changed is logged (and becomes the latest). Returns how many metrics were logged.
+    """
+    if current is None:
+        current = client.get_run(run_id).data.metrics
+    return _log_batch(client, run_id, [(k, v, step) for k, v in metrics.items()
+                                       if not _same(current.get(k), float(v))])
+
+
+def log_history(client, run_id: str, steps: Mapping[int, Mapping[str, float]],
+                current: Mapping[str, float] | None = None) -> int:
+    """Log per-step metrics (``{step: {key: value}}``, e.g. one row per epoch), skipping
+    every (key, step) the run's history already has: a rerun adds no point, a resumed or
+    longer run adds only its new steps. Returns how many points were logged.
+    """
+    if current is None:
+        current = client.get_run(run_id).data.metrics
+    keys = {k for row in steps.values() for k in row if k in current}  # others have no history
+    have = {(m.key, m.step) for k in sorted(keys) for m in client.get_metric_history(run_id, k)}
+    return _log_batch(client, run_id, [(k, v, step) for step, row in steps.items()
+                                       for k, v in row.items() if (k, step) not in have])
 
 
 def log_results(params: Mapping[str, Any], run_key: str, metrics_path: str | Path,
@@ -122,5 +158,6 @@ def log_results(params: Mapping[str, Any], run_key: str, metrics_path: str | Pat
     if run is None:
         raise LookupError(f"no MLflow run tagged {RUN_KEY}={run_key}; run "
                           "`python -m robsens mlflow sync` to create it from disk")
-    log_metrics(client, run.info.run_id, scalar_metrics(load_json(metrics_path), f"{prefix}."))
-    client.log_artifact(run.info.run_id, str(metrics_path))
+    log_metrics(client, run.info.run_id, scalar_metrics(load_json(metrics_path), f"{prefix}."),
+                current=run.data.metrics)
+    client.log_artifact(run.info.run_id, str(metrics_path))  # same path: overwritten

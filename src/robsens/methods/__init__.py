@@ -4,24 +4,45 @@ A method turns a batch into a loss. ``METHODS`` is an explicit dict filled by th
 :func:`register` decorator; importing this package imports every module in it (found
 automatically), so adding a method is one new file here (a decorated class with an
 ``HPARAMS`` JSON schema and a ``ROLE``) plus one entry under ``models:`` in params.yaml.
+
+Each method declares its part in the study as ``ROLE``, one of :data:`ROLES`. The report and
+its claims read roles, never model or method names: :func:`model_roles` maps the study's
+models to them. The two curve roles also name the hyperparameter their models are ordered by
+(``CURVE_PARAM``); adversarial training names its attack norm (``NORM``).
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
 
 from robsens.blocks.model import CornerNet
 
+ROLES: dict[str, str] = {
+    "baseline": "the reference every claim compares with (ERM)",
+    "noise_curve": "robust training with one model per value of CURVE_PARAM, read as a curve "
+                   "along it (Gaussian-noise augmentation, one model per sigma)",
+    "adversarial_curve": "adversarial training under the attack norm NORM, read along "
+                         "CURVE_PARAM (PGD l_inf and l_2, radius eps)",
+    "fcl": "the method under study (FCL)",
+    "ablation": "the method under study with its key ingredient removed (FCL-random)",
+}
+CURVE_ROLES = ("noise_curve", "adversarial_curve")
+
 
 class Method:
     """Base class: holds the model and hyperparameters; subclasses implement :meth:`loss`."""
 
     HPARAMS: ClassVar[dict[str, Any]] = {}  # JSON schema of the method's params entry
+    ROLE: ClassVar[str]  # its part in the study: a key of ROLES
+    CURVE_PARAM: ClassVar[str | None] = None  # curve roles: the hyperparameter along the curve
+    NORM: ClassVar[str | None] = None  # adversarial_curve: the attack norm
 
     def __init__(self, model: CornerNet, hparams: dict[str, Any]) -> None:
         self.model = model
@@ -41,16 +62,47 @@ class Method:
 METHODS: dict[str, type[Method]] = {}
 
 
+def _check_role(name: str, cls: type[Method]) -> None:
+    role = getattr(cls, "ROLE", None)
+    if role not in ROLES:
+        raise ValueError(f"method {name!r}: ROLE {role!r} is not one of {', '.join(ROLES)}")
+    if role in CURVE_ROLES and cls.CURVE_PARAM not in cls.HPARAMS.get("required", ()):
+        raise ValueError(f"method {name!r}: a {role} method needs a CURVE_PARAM among its "
+                         "required HPARAMS")
+    if role == "adversarial_curve" and not cls.NORM:
+        raise ValueError(f"method {name!r}: an adversarial_curve method needs a NORM")
+
+
 def register(name: str):
     """Class decorator adding a method to :data:`METHODS` under ``name``."""
 
     def decorator(cls: type[Method]) -> type[Method]:
         if name in METHODS:
             raise ValueError(f"method {name!r} registered twice")
+        _check_role(name, cls)
         METHODS[name] = cls
         return cls
 
     return decorator
+
+
+class ModelRole(NamedTuple):
+    """A study model's part in the claims, from its method."""
+
+    role: str  # a key of ROLES
+    curve_param: str | None  # curve roles: the hyperparameter the curve is read along
+    curve: float  # the model's value of ``curve_param``; NaN for the other roles
+    norm: str | None  # adversarial_curve: the attack norm
+
+
+def model_roles(params: Mapping[str, Any]) -> dict[str, ModelRole]:
+    """Every model of ``params["models"]``, in order, with the role of its method."""
+    out = {}
+    for name, entry in params["models"].items():
+        cls = METHODS[entry["method"]]
+        curve = float(entry[cls.CURVE_PARAM]) if cls.CURVE_PARAM else math.nan
+        out[name] = ModelRole(cls.ROLE, cls.CURVE_PARAM, curve, cls.NORM)
+    return out
 
 
 def _discover() -> None:

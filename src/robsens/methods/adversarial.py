@@ -6,8 +6,6 @@ the same one evaluation uses); the two registered methods differ only in the nor
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 import torch.nn.functional as F
 
@@ -16,18 +14,36 @@ from robsens.methods import Method, register
 
 PGD_HPARAMS = {
     "properties": {
-        "eps": {"type": "number", "exclusiveMinimum": 0},
-        "steps": {"type": "integer", "minimum": 1},
-        "step_size": {"type": "number", "exclusiveMinimum": 0},
-        "random_start": {"type": "boolean"},
+        "eps": {
+            "type": "number", "exclusiveMinimum": 0,
+            "description": "Radius of the attack ball in the method's norm (pixels in [0, 1]; "
+            "l_2 is over all 784 pixels): small enough that the digit stays legible.",
+        },
+        "steps": {
+            "type": "integer", "minimum": 1,
+            "description": "PGD steps per training batch. Each costs a forward and backward "
+            "pass, so a few steps keep adversarial training at a few times ERM's step time.",
+        },
+        "step_size": {
+            "type": "number", "exclusiveMinimum": 0,
+            "description": "Length of each ascent step in the method's norm (gradient sign "
+            "for l_inf, normalised gradient for l_2), projected back onto the ball and [0, 1] "
+            "after each; 0.4 eps, so that the few steps can cross the ball.",
+        },
+        "random_start": {
+            "type": "boolean",
+            "description": "Start from a point drawn uniformly in the ball (the training "
+            "generator's) instead of the clean image.",
+        },
     },
     "required": ["eps", "steps", "step_size", "random_start"],
 }
 
 
 class PGDTraining(Method):
-    NORM: ClassVar[str]
     HPARAMS = PGD_HPARAMS
+    ROLE = "adversarial_curve"
+    CURVE_PARAM = "eps"
 
     def loss(
         self, x: torch.Tensor, y: torch.Tensor, epoch: int, generator: torch.Generator

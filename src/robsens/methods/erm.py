@@ -13,6 +13,7 @@ from robsens.methods import Method, register
 @register("erm")
 class ERM(Method):
     HPARAMS: ClassVar[dict] = {"properties": {}}
+    ROLE = "baseline"
 
     def loss(
         self, x: torch.Tensor, y: torch.Tensor, epoch: int, generator: torch.Generator

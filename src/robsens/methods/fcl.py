@@ -25,16 +25,58 @@ from robsens.methods import Method, register
 
 FCL_HPARAMS = {
     "properties": {
-        "lam": {"type": "number", "minimum": 0},
-        "tau": {"type": "number", "exclusiveMinimum": 0},
-        "k_frac": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
-        "low_pool": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-        "patch": {"enum": [1, 2, 4, 7, 14]},
-        "perturbation": {"enum": list(KINDS)},
-        "strength": {"type": "number", "minimum": 0},
-        "warmup_epochs": {"type": "integer", "minimum": 0},
-        "projection_dim": {"type": "integer", "minimum": 0},
-        "batch_negatives": {"type": "boolean"},
+        "lam": {
+            "type": "number", "minimum": 0,
+            "description": "Weight lambda of the contrastive (InfoNCE) term added to the "
+            "cross-entropy. Larger values raise alignment but cost clean and rare-class "
+            "accuracy (the FCL sweep in the README).",
+        },
+        "tau": {
+            "type": "number", "exclusiveMinimum": 0,
+            "description": "InfoNCE temperature on the cosine similarities of the normalised "
+            "embeddings; lower is sharper.",
+        },
+        "k_frac": {
+            "type": "number", "exclusiveMinimum": 0, "maximum": 0.5,
+            "description": "|H| = |L| = k_frac x the number of patches (at least 1); at most "
+            "0.5 so that H and L can be disjoint.",
+        },
+        "low_pool": {
+            "type": "number", "exclusiveMinimum": 0, "maximum": 1,
+            "description": "L is drawn at random from this lowest-utility fraction of the "
+            "patches (the low end, not just the complement of H), disjoint from H.",
+        },
+        "patch": {
+            "enum": [1, 2, 4, 7, 14],
+            "description": "Feature granularity: side (px) of the square patches whose utility "
+            "|dCE/dx| (summed) is ranked and which the views perturb; must divide 28.",
+        },
+        "perturbation": {
+            "enum": list(KINDS),
+            "description": "How a view perturbs its patches: gaussian (add N(0, strength^2), "
+            "clamp to [0, 1]), mask (set to 0) or replace (pixels of another batch image).",
+        },
+        "strength": {
+            "type": "number", "minimum": 0,
+            "description": "Std of the gaussian perturbation (pixels in [0, 1]); unused by "
+            "mask and replace.",
+        },
+        "warmup_epochs": {
+            "type": "integer", "minimum": 0,
+            "description": "Plain cross-entropy epochs before the contrastive term starts, so "
+            "that features are selected by the utility of a model that already classifies.",
+        },
+        "projection_dim": {
+            "type": "integer", "minimum": 0,
+            "description": "Output width of the MLP projection head (embed_dim -> embed_dim -> "
+            "projection_dim) that InfoNCE compares; 0: contrast the embeddings g(x) "
+            "themselves. With a head, FCL kept clean and rare-class accuracy in the sweep.",
+        },
+        "batch_negatives": {
+            "type": "boolean",
+            "description": "Use the batch's other examples (their positive views) as negatives "
+            "too, besides each example's own H-perturbed view.",
+        },
     },
     "required": ["lam", "tau", "k_frac", "low_pool", "patch", "perturbation", "strength",
                  "warmup_epochs", "projection_dim", "batch_negatives"],
@@ -58,6 +100,7 @@ def info_nce(z: torch.Tensor, z_pos: torch.Tensor, z_neg: torch.Tensor, tau: flo
 @register("fcl")
 class FCL(Method):
     HPARAMS = FCL_HPARAMS
+    ROLE = "fcl"
     select = staticmethod(select_high_low)  # FCL-random swaps only this
 
     def __init__(self, model, hparams) -> None:

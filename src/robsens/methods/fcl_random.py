@@ -10,4 +10,5 @@ from robsens.methods.fcl import FCL
 
 @register("fcl_random")
 class FCLRandom(FCL):
+    ROLE = "ablation"
     select = staticmethod(select_random)

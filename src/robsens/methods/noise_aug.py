@@ -13,8 +13,20 @@ from robsens.methods import Method, register
 
 @register("noise_aug")
 class NoiseAug(Method):
-    HPARAMS: ClassVar[dict] = {"properties": {"sigma": {"type": "number", "minimum": 0}},
-                               "required": ["sigma"]}
+    HPARAMS: ClassVar[dict] = {
+        "properties": {
+            "sigma": {
+                "type": "number", "minimum": 0,
+                "description": "Std of the Gaussian noise added to every training image, fresh "
+                "per batch (pixels in [0, 1], clamped after). One model per sigma traces the "
+                "robustness curve: large sigmas buy corruption robustness at the cost of "
+                "rare-class accuracy (claim 1).",
+            },
+        },
+        "required": ["sigma"],
+    }
+    ROLE = "noise_curve"
+    CURVE_PARAM = "sigma"
 
     def loss(
         self, x: torch.Tensor, y: torch.Tensor, epoch: int, generator: torch.Generator

@@ -24,7 +24,10 @@ from robsens.pipeline import paths
 from robsens.pipeline.stages import BY_NAME
 
 PACKAGE = "robsens"
-PACKAGE_DIR = Path(robsens.__file__).resolve().parent
+# The checkout's source when run from a project root (Snakemake, DVC, the CLI), else the
+# installed package: the files declared as dependencies are the ones of this checkout.
+PACKAGE_DIR = (paths.SOURCE_DIR if paths.SOURCE_DIR.is_dir()
+               else Path(robsens.__file__).resolve().parent)
 CLI_ROOT = "robsens.__main__"
 NOT_A_DEPENDENCY = "# robsens: not-a-dependency"
 
@@ -53,8 +56,9 @@ def _resolve_from(module: str, node: ast.ImportFrom, is_package: bool) -> str:
 
 
 @cache
-def direct_imports(module: str) -> frozenset[str]:
-    """Package modules that ``module`` imports (parent packages of each included)."""
+def direct_imports(module: str, marked: bool = False) -> frozenset[str]:
+    """Package modules that ``module`` imports (parent packages of each included); with
+    ``marked``, only those imported on lines marked as no dependency."""
     path = module_file(module)
     if path is None:
         return frozenset()
@@ -64,7 +68,7 @@ def direct_imports(module: str) -> frozenset[str]:
     found: set[str] = set()
     for node in ast.walk(ast.parse(source, filename=str(path))):
         if isinstance(node, ast.Import | ast.ImportFrom):
-            if NOT_A_DEPENDENCY in lines[node.lineno - 1]:
+            if (NOT_A_DEPENDENCY in lines[node.lineno - 1]) != marked:
                 continue
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
@@ -73,7 +77,7 @@ def direct_imports(module: str) -> frozenset[str]:
                 names = [f"{base}.{a.name}" if module_file(f"{base}.{a.name}") else base
                          for a in node.names]
             found.update(n for n in names if n == PACKAGE or n.startswith(PACKAGE + "."))
-        elif (isinstance(node, ast.Attribute) and node.attr == "iter_modules" and is_package):
+        elif isinstance(node, ast.Attribute) and node.attr == "iter_modules" and is_package:
             found.update(f"{module}.{p.stem}" for p in path.parent.glob("*.py")
                          if p.name != "__init__.py")
     with_parents = set()
@@ -107,10 +111,14 @@ def stage_modules(stage: str) -> tuple[str, ...]:
     return closure(CLI_ROOT, BY_NAME[stage].entry)
 
 
+def source_path(module: str) -> str:
+    """A module's file as a project-relative path (``src/robsens/...``)."""
+    return (paths.SOURCE_DIR / module_file(module).relative_to(PACKAGE_DIR)).as_posix()
+
+
 def code_files(stage: str) -> list[str]:
-    """The stage's code dependencies as project-relative paths (``src/robsens/...``)."""
-    return sorted(str(paths.SOURCE_DIR / module_file(m).relative_to(PACKAGE_DIR))
-                  for m in stage_modules(stage))
+    """The stage's code dependencies as project-relative paths."""
+    return sorted(source_path(m) for m in stage_modules(stage))
 
 
 def source_digest(stage: str) -> str:

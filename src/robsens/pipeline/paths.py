@@ -15,7 +15,6 @@ SPLITS = ("train", "val", "test", "probe")
 DATA_DIR = Path("data/corner")
 DATA_MANIFEST = DATA_DIR / "manifest.json"
 CORRUPTED_DIR = Path("data/corrupted")
-CORRUPTED_MANIFEST = CORRUPTED_DIR / "manifest.json"
 CORRUPTED_SUBSET = CORRUPTED_DIR / "subset.npz"  # test-split indices the corrupt stage chose
 
 MODELS_DIR = Path("results/models")
@@ -62,6 +61,3 @@ def metrics_path(model: str, seed: int, kind: str) -> Path:
     """``kind``: the name of the evaluation stage that writes the file (clean, robustness, ...)."""
     return fill(METRICS, model=model, seed=seed, kind=kind)
 
-
-def corrupted_set(name: str) -> Path:
-    return CORRUPTED_DIR / f"{name}.npz"

@@ -2,12 +2,12 @@
 
 Reads ``results/metrics/*/seed*/robustness.json`` (and the clean metrics for the
 rare-class accuracy axis of the robustness-sensitivity plane). Intervals are Student-t
-over seeds, as everywhere in the report.
+over seeds, as everywhere in the report. The claims are records computed in
+:mod:`robsens.robustness.claims`; this section renders them.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib
@@ -19,16 +19,17 @@ import pandas as pd
 import seaborn as sns
 
 from robsens.core.io import save_figure
-from robsens.core.stats import fmt_ci, markdown_table, summarise, t_errorbar
-from robsens.report.tables import load_metrics, model_order
+from robsens.core.stats import markdown_table, summarise, t_errorbar
+from robsens.report.claims import claim_markdown, role_rows
+from robsens.report.tables import load_metrics, model_order, with_roles
+from robsens.robustness.claims import GAIN, RARE, robustness_claims
 
-NOISE_METHOD = "noise_aug"
-ADV_METHODS = ("adv_linf", "adv_l2")
 COLUMNS = {
     "mean_corrupted_accuracy": "mean corrupted acc.",
     "mean_corrupted_rare_accuracy": "rare-class acc. under corruption",
     "mean_rfs": "mean RFS",
 }
+CLAIM_LABELS = {**COLUMNS, RARE: "clean rare-class acc.", GAIN: "share of the noise gain"}
 
 
 def per_severity(robust: pd.DataFrame) -> pd.DataFrame:
@@ -76,19 +77,20 @@ def rfs_by_sigma(long: pd.DataFrame, level: float, path: Path) -> None:
 
 
 def plane(points: pd.DataFrame, path: Path) -> None:
-    """Robustness-sensitivity plane: noise-augmentation models as one curve (by sigma),
-    every other model a point; error bars are the t-intervals over seeds."""
+    """Robustness-sensitivity plane: the noise-curve models as one curve (along their curve
+    parameter), every other model a point; error bars are the t-intervals over seeds."""
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    noise = points[points["method"] == NOISE_METHOD].sort_values("sigma")
+    noise = role_rows(points, "noise_curve")
     if not noise.empty:
-        ax.plot(noise["x"], noise["y"], "-", color="0.4", zorder=1, label="noise aug. (by σ)")
+        ax.plot(noise["x"], noise["y"], "-", color="0.4", zorder=1,
+                label=f"noise curve (by {noise['curve_param'].iloc[0]})")
     for i, p in enumerate(points.itertuples()):
-        color = "0.4" if p.method == NOISE_METHOD else sns.color_palette("tab10")[i % 10]
+        on_curve = p.role == "noise_curve"
+        color = "0.4" if on_curve else sns.color_palette("tab10")[i % 10]
         ax.errorbar(p.x, p.y, xerr=np.nan_to_num(p.x_ci), yerr=np.nan_to_num(p.y_ci), fmt="o",
-                    color=color, capsize=3, zorder=2,
-                    label=None if p.method == NOISE_METHOD else p.model)
-        if p.method == NOISE_METHOD:
-            ax.annotate(f"σ={p.sigma:g}", (p.x, p.y), textcoords="offset points",
+                    color=color, capsize=3, zorder=2, label=None if on_curve else p.model)
+        if on_curve:
+            ax.annotate(f"{p.curve_param}={p.curve:g}", (p.x, p.y), textcoords="offset points",
                         xytext=(5, 4), fontsize=8)
     ax.set(xlabel="mean corrupted accuracy (robustness)",
            ylabel="clean rare-class accuracy, classes 10-14 (sensitivity)")
@@ -99,13 +101,13 @@ def plane(points: pd.DataFrame, path: Path) -> None:
 
 
 def plane_points(summary: pd.DataFrame, clean: pd.DataFrame, params: dict) -> pd.DataFrame:
-    """Per model: mean corrupted accuracy (x) and clean rare-class accuracy (y), with CIs."""
-    y = summarise(clean, ["model", "method"], ["rare_accuracy"], params["report"]["ci_level"])
-    points = summary.merge(y[["model", "rare_accuracy", "rare_accuracy_ci"]], on="model")
+    """Per model: mean corrupted accuracy (x) and clean rare-class accuracy (y), with CIs, the
+    other robustness summaries and the model's role (:func:`robsens.report.tables.with_roles`)."""
+    y = summarise(clean, ["model", "method"], [RARE], params["report"]["ci_level"])
+    points = with_roles(params, summary.merge(y[["model", RARE, f"{RARE}_ci"]], on="model"))
     return points.assign(
         x=points["mean_corrupted_accuracy"], x_ci=points["mean_corrupted_accuracy_ci"],
-        y=points["rare_accuracy"], y_ci=points["rare_accuracy_ci"],
-        sigma=[params["models"][m].get("sigma", np.nan) for m in points["model"]],
+        y=points[RARE], y_ci=points[f"{RARE}_ci"],
     )
 
 
@@ -115,72 +117,6 @@ def _pivot_markdown(table: pd.DataFrame) -> str:
     lines += [f"| {name} | " + " | ".join(f"{v:.3f}" for v in row) + " |"
               for name, row in table.iterrows()]
     return "\n".join(lines)
-
-
-def _cell(points: pd.DataFrame, model: str, col: str) -> str:
-    row = points[points["model"] == model].iloc[0]
-    return fmt_ci(row[col], row[f"{col}_ci"])
-
-
-def curve_at(xs: np.ndarray, ys: np.ndarray, x: float) -> float:
-    """Highest y of the polyline (xs, ys), in the given order, where it crosses ``x``; NaN if
-    it never does. The noise curve, in sigma order, need not be monotone in x."""
-    hits = [y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 != x0 else max(y0, y1)
-            for x0, x1, y0, y1 in zip(xs[:-1], xs[1:], ys[:-1], ys[1:], strict=True)
-            if min(x0, x1) <= x <= max(x0, x1)]
-    return max(hits, default=math.nan)
-
-
-def claims(points: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
-    """Claims 1, 2 and 4 of science.md section 7, checked against the numbers."""
-    by = points.set_index("model")
-    methods = dict(zip(points["model"], points["method"], strict=True))
-    erm = next((m for m, k in methods.items() if k == "erm"), None)
-    noise = points[points["method"] == NOISE_METHOD].sort_values("sigma")
-    fcl = next((m for m, k in methods.items() if k == "fcl"), None)
-    out = []
-    if erm and not noise.empty:
-        top = noise.iloc[-1]
-        d_rob, d_rare = top.x - by.loc[erm, "x"], top.y - by.loc[erm, "y"]
-        verdict = "holds" if d_rob > 0 and d_rare < 0 else "does not hold"
-        out.append(
-            "- **Claim 1** (strong noise augmentation: more corruption robustness, less "
-            f"rare-class accuracy): {top.model} vs {erm}: mean corrupted accuracy {d_rob:+.3f}, "
-            f"clean rare-class accuracy {d_rare:+.3f}, so the claim **{verdict}** here (corner "
-            "sensitivity under centres 0-4: see the sensitivity section)."
-        )
-    if erm and fcl and not noise.empty:
-        f, e = by.loc[fcl], by.loc[erm]
-        best = noise.loc[noise["x"].idxmax()]  # the most robust noise model
-        gain = (f.x - e.x) / (best.x - e.x) if best.x > e.x else math.nan
-        curve_y = curve_at(noise["x"].to_numpy(), noise["y"].to_numpy(), f.x)
-        if math.isnan(curve_y):
-            where = ("FCL's corrupted accuracy is outside the range the noise curve spans, so the "
-                     "curve cannot be compared at the same robustness")
-        else:
-            where = (f"the noise curve reaches rare-class accuracy at most {curve_y:.3f} at the "
-                     f"same corrupted accuracy, so FCL lies "
-                     f"**{'above' if f.y > curve_y else 'below'}** it")
-        out.append(
-            f"- **Claim 2** (FCL keeps rare-class accuracy near ERM's and gains much of the "
-            f"robustness): rare-class accuracy {_cell(points, fcl, 'y')} vs ERM "
-            f"{_cell(points, erm, 'y')}; FCL gains {gain:.0%} of the corrupted-accuracy gain of "
-            f"the most robust noise model ({best.model}) over ERM; {where}."
-        )
-    rfs = summary.set_index("model")
-    adv = [m for m, k in methods.items() if k in ADV_METHODS]
-    if erm and adv:
-        parts = []
-        for m in adv:
-            lower = rfs.loc[m, "mean_rfs"] < rfs.loc[erm, "mean_rfs"]
-            parts.append(f"{m} {fmt_ci(rfs.loc[m, 'mean_rfs'], rfs.loc[m, 'mean_rfs_ci'])} "
-                         f"({'lower' if lower else 'not lower'})")
-        out.append(
-            f"- **Claim 4** (adversarial training lowers RFS): mean RFS of ERM "
-            f"{fmt_ci(rfs.loc[erm, 'mean_rfs'], rfs.loc[erm, 'mean_rfs_ci'])}; "
-            + "; ".join(parts) + ". Overlapping intervals mean the seeds cannot separate them."
-        )
-    return out
 
 
 def robustness_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
@@ -223,14 +159,13 @@ def robustness_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         "\n![accuracy vs severity](figures/corrupted_accuracy.png)\n",
         "![RFS vs noise level](figures/rfs.png)\n",
     ]
+    records = []
     if not clean.empty:
         points = plane_points(summary, clean, params)
         plane(points, fig_dir / "robustness_sensitivity_plane.png")
-        checked = claims(points, summary) or [
-            "Claims 1, 2 and 4 need ERM with noise-augmentation, FCL or adversarial models; "
-            "none of those were evaluated."
-        ]
+        records = robustness_claims(points)
         text += ["![robustness-sensitivity plane](figures/robustness_sensitivity_plane.png)\n",
-                 "\n".join(checked) + "\n"]
+                 "### Claims 1, 2 and 4\n",
+                 *(claim_markdown(c, CLAIM_LABELS) for c in records)]
     metrics = {row["model"]: {c: row[c] for c in COLUMNS} for _, row in summary.iterrows()}
-    return "\n".join(text), {"robustness": metrics}
+    return "\n".join(text), {"robustness": metrics, "claims": records}

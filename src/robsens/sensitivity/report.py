@@ -1,8 +1,8 @@
 """The sensitivity section of the report: tables, figures and claim 3 of science.md.
 
-Reads ``results/metrics/*/seed*/sensitivity.json`` (summaries), the per-image arrays next to
-them (figures) and the clean metrics (probe flip rates). Intervals are Student-t over seeds,
-as everywhere in the report.
+Reads ``results/metrics/*/seed*/sensitivity.json`` (summaries) and the per-image arrays next
+to them (figures). Intervals are Student-t over seeds, as everywhere in the report. Claim 3
+is a record computed in :mod:`robsens.sensitivity.claims`; this section renders it.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import pandas as pd
 import seaborn as sns
 
 from robsens.core.io import load_npz, save_figure
-from robsens.core.stats import fmt_ci, markdown_table, summarise
-from robsens.report.tables import load_metrics, model_order
+from robsens.core.stats import markdown_table, summarise
+from robsens.report.claims import claim_markdown
+from robsens.report.tables import load_metrics, model_order, with_roles
+from robsens.sensitivity.claims import METRICS, fcl_selectivity
 from robsens.sensitivity.maps import CONTEXTS, arrays_path
 
-NOISE_METHOD = "noise_aug"
 COLUMNS = {
     "context_selectivity_perturbation": "context selectivity (perturbation)",
     "context_selectivity_gradient": "context selectivity (gradient)",
@@ -33,11 +34,6 @@ COLUMNS = {
     "corner_utility_perturbation_centre_0_4": "corner utility, centre 0-4",
     "corner_utility_perturbation_centre_5_9": "corner utility, centre 5-9",
 }
-FLIP_COLUMNS = {
-    "flip_rate_centre_0_4": "probe flip rate, centre 0-4 (want high)",
-    "flip_rate_centre_5_9": "probe flip rate, centre 5-9 (want low)",
-}
-HEADLINE = list(COLUMNS)[:4]  # the claim-3 quantities, also DVC metrics
 SCATTER_POINTS = 3000  # patches per model in the scatter (a seeded subsample)
 
 
@@ -139,57 +135,20 @@ def utility_vs_sensitivity(arrays: dict[str, dict[str, np.ndarray]], path: Path)
     plt.close(grid.figure)
 
 
-def claim_3(summary: pd.DataFrame) -> str:
-    """FCL vs ERM, noise augmentation and FCL-random on context selectivity and alignment."""
-    rows = summary.set_index("model")
-    fcl = [m for m, k in zip(summary["model"], summary["method"], strict=True) if k == "fcl"]
-    rivals = [
-        m
-        for m, k in zip(summary["model"], summary["method"], strict=True)
-        if k in ("erm", NOISE_METHOD, "fcl_random")
-    ]
-    if not fcl or not rivals:
-        return "- **Claim 3**: needs an FCL model and at least one of ERM, noise aug., FCL-random."
-    lines = []
-    for model in fcl:
-        for col in HEADLINE:
-            beaten = [r for r in rivals if rows.loc[model, col] > rows.loc[r, col]]
-            verdict = "holds" if len(beaten) == len(rivals) else "does not hold"
-            cells = "; ".join(
-                f"{r} {fmt_ci(rows.loc[r, col], rows.loc[r, f'{col}_ci'])}" for r in rivals
-            )
-            lines.append(
-                f"- **Claim 3**, {COLUMNS[col]}: {model} "
-                f"{fmt_ci(rows.loc[model, col], rows.loc[model, f'{col}_ci'])} vs {cells}: "
-                f"higher than {len(beaten)} of {len(rivals)}, so the claim **{verdict}** here."
-            )
-    lines.append("Overlapping intervals mean the seeds cannot separate the models.")
-    return "\n".join(lines)
-
-
 def sensitivity_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
     sens = load_metrics("sensitivity")
     if sens.empty:
         return "## Contextual utility and sensitivity\n\nNo sensitivity metrics yet.\n", {}
     sens = model_order(params, sens)
     level, cfg = params["report"]["ci_level"], params["sensitivity"]
-    summary = summarise(sens, ["model", "method"], list(COLUMNS), level)
+    summary = with_roles(params, summarise(sens, ["model", "method"], list(COLUMNS), level))
     arrays = {(r.model, r.seed): load_npz(arrays_path(r.model, r.seed)) for r in sens.itertuples()}
     first_seed = {m: a for (m, s), a in arrays.items() if s == sens["seed"].min()}
     example_maps(first_seed, fig_dir / "sensitivity_examples.png")
     corner_by_context(arrays, fig_dir / "corner_sensitivity_by_context.png")
     utility_vs_sensitivity(first_seed, fig_dir / "utility_vs_sensitivity.png")
 
-    clean = load_metrics("clean")
-    flips = (
-        markdown_table(
-            summarise(model_order(params, clean), ["model", "method"], list(FLIP_COLUMNS), level),
-            FLIP_COLUMNS,
-            ["model", "method"],
-        )
-        if not clean.empty
-        else "No clean metrics yet."
-    )
+    claim = fcl_selectivity(summary)
     text = [
         "## Contextual utility and sensitivity\n",
         "Utility: how much the loss cares about a region in this context; sensitivity: how much "
@@ -206,12 +165,13 @@ def sensitivity_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         f"of each of the first {cfg['n_test']} test images, averaged. "
         f"Mean ± {level:.0%} t-interval over seeds.\n",
         markdown_table(summary, COLUMNS, ["model", "method"]),
-        "\nPaired-probe flip rates (from the clean evaluation):\n",
-        flips,
+        "\nThe paired-probe flip rates, the same question asked of the predictions, are in the "
+        "clean-evaluation table above.\n",
         "\n![example maps](figures/sensitivity_examples.png)\n",
         "![corner sensitivity by context](figures/corner_sensitivity_by_context.png)\n",
         "![utility vs sensitivity](figures/utility_vs_sensitivity.png)\n",
-        claim_3(summary) + "\n",
+        "### Claim 3\n",
+        claim_markdown(claim, COLUMNS),
     ]
-    metrics = {row["model"]: {c: row[c] for c in HEADLINE} for _, row in summary.iterrows()}
-    return "\n".join(text), {"sensitivity": metrics}
+    metrics = {row["model"]: {c: row[c] for c in METRICS} for _, row in summary.iterrows()}
+    return "\n".join(text), {"sensitivity": metrics, "claims": [claim]}

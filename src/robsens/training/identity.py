@@ -23,6 +23,7 @@ def training_config(params: Mapping[str, Any], model_name: str) -> dict[str, Any
         "model": params["model"],
         "train": params["train"],
         "hparams": params["models"][model_name],
+        "reproducibility": params["reproducibility"],  # which CPU kernels computed them
     }
 
 

@@ -109,13 +109,3 @@ def corrupt(x: torch.Tensor, name: str, severity: int, seed: int) -> torch.Tenso
     spec, level = CORRUPTIONS[name], CORRUPTIONS[name].levels[severity - 1]
     g = torch.Generator(device=x.device).manual_seed(corruption_seed(seed, name, severity))
     return torch.cat([spec.fn(block, level, g) for block in x.split(CHUNK)])
-
-
-def severity_table_markdown() -> str:
-    """The table above as Markdown, for the README (a test keeps the two in sync)."""
-    lines = ["| corruption | family | parameter | " + " | ".join(map(str, SEVERITIES)) + " |"]
-    lines.append("|" + "---|" * (3 + len(SEVERITIES)))
-    for name, spec in CORRUPTIONS.items():
-        levels = " | ".join(str(level) for level in spec.levels)
-        lines.append(f"| {name} | {spec.family} | {spec.parameter} | {levels} |")
-    return "\n".join(lines) + "\n"
