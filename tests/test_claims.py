@@ -118,7 +118,8 @@ def test_linear_verdicts_become_records(tmp_path: Path) -> None:
     assert records["linear_shift_cost_finite"].note == "Spearman -0.1."
 
 
-SENSITIVITY = {"erm": 1.0, "noise_0.1": 1.1, "noise_0.6": 1.0, "fcl": 1.5, "adv_linf": 2.0}
+SENSITIVITY = {"erm": 1.0, "noise_0.1": 1.1, "noise_0.6": 1.0, "fcl": 1.5, "adv_linf": 2.0,
+               "fcl_random": 1.1}
 STUDY = {**PARAMS, "sensitivity": {
     "perturbation": "gaussian", "strength": 0.5, "n_probes": 4, "reduce": "sum",
     "corner_perturbation": "mask", "n_probe": 10, "patch": 4, "n_test": 10}}

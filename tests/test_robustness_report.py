@@ -21,7 +21,9 @@ PARAMS = {
         "noise_0.6": {"method": "noise_aug", "sigma": 0.6},
         "fcl": {"method": "fcl"},
         "adv_linf": {"method": "adv_linf", "eps": 0.1},
+        "fcl_random": {"method": "fcl_random"},
     },
+    "seeds": [0, 1],
     "report": {"ci_level": 0.95},
     "robustness": {"seed": 0, "corruptions": ["fog", "rotate"], "rfs_sigmas": [0.2, 0.5]},
 }
@@ -32,6 +34,7 @@ TRUTH = {
     "noise_0.6": (0.80, 0.50, 0.1),
     "fcl": (0.70, 0.85, 0.2),
     "adv_linf": (0.62, 0.70, -0.1),
+    "fcl_random": (0.66, 0.84, 0.2),
 }
 
 

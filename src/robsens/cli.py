@@ -22,8 +22,8 @@ TOOLS: dict[str, tuple[str, str]] = {
     "mlflow": ("robsens.training.tracking", "init: create the MLflow experiment; sync: log "
                "results on disk that MLflow misses"),
     "bench": ("robsens.bench", "speed benchmarks (print timings and ratios)"),
-    "pipeline": ("robsens.pipeline.commands", "the stage table: generate dvc.yaml, show a "
-                 "stage's computed code dependencies"),
+    "pipeline": ("robsens.pipeline.commands", "files generated from the stage table: dvc.yaml, "
+                 "the README tables, the DAG picture; a stage's computed code dependencies"),
 }
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     **{s.name: (s.entry, s.help, s.wildcards) for s in STAGES},

@@ -10,14 +10,7 @@ def params_of(stage):
     """The params a stage depends on, as JSON: Snakemake reruns a job when they change."""
 
     def pick(wildcards):
-        picked = {}
-        for key in stage.params:
-            key = key.format(**wildcards)
-            node = config
-            for part in key.split("."):
-                node = node[part]
-            picked[key] = node
-        return json.dumps(picked, sort_keys=True)
+        return json.dumps(stage.params_values(config, wildcards), sort_keys=True)
 
     return pick
 

@@ -1,7 +1,8 @@
 """Speed benchmarks: ``python -m robsens bench <name>`` runs ``robsens.bench.<name>.run``.
 
 Every module of this package is a benchmark (found automatically); each prints figures
-and ratios measured side by side in one run, never a pass/fail verdict.
+and ratios measured side by side in one run (against a target where one is set), never
+as a timed test.
 """
 
 from __future__ import annotations

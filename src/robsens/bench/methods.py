@@ -48,21 +48,35 @@ def make_step(params: dict, model_name: str, x: torch.Tensor, y: torch.Tensor
     return step
 
 
+def random_batch(params: dict, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One seeded training batch of the configured size (timing needs no real digits)."""
+    g = torch.Generator().manual_seed(0)
+    bs = params["train"]["batch_size"]
+    x = torch.rand(bs, 1, 28, 28, generator=g).to(device)
+    return x, torch.randint(NUM_CLASSES, (bs,), generator=g).to(device)
+
+
+def round_robin(steps: dict[str, Callable[[], float]], warmup: int, rounds: int
+                ) -> dict[str, list[float]]:
+    """Seconds of each step over ``rounds`` rounds of one step each (after ``warmup``): drift
+    of the machine hits every step alike, so their ratios stay steady."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for r in range(warmup + rounds):
+        for name, step in steps.items():
+            seconds = step()
+            if r >= warmup:
+                times[name].append(seconds)
+    return times
+
+
 def run(params: dict) -> None:
     make_deterministic(0, params["threads"])
     device = resolve_device(params["device"])
     bs = params["train"]["batch_size"]
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(bs, 1, 28, 28, generator=g).to(device)
-    y = torch.randint(NUM_CLASSES, (bs,), generator=g).to(device)
+    x, y = random_batch(params, device)
     steps = {name: make_step(params, name, x, y) for name in params["models"]}
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for r in range(WARMUP + ROUNDS):
-        for name, step in steps.items():
-            seconds = step()
-            if r >= WARMUP:
-                times[name].append(seconds)
-    median = {name: statistics.median(t) for name, t in times.items()}
+    median = {name: statistics.median(t)
+              for name, t in round_robin(steps, WARMUP, ROUNDS).items()}
     baseline = next((m for m, r in model_roles(params).items() if r.role == "baseline"), None)
     base = median.get(baseline)
     print(f"device {device}, threads {params['threads']}, batch {bs}, "

@@ -19,7 +19,7 @@ from robsens.core import reproducibility
 
 ROUNDS = 4  # workers per mode, alternating
 WARMUP, STEPS = 3, 20  # steps per model and worker (round-robin between the models)
-METHODS = ("erm", "fcl")
+ROLES = ("baseline", "fcl")  # ERM and FCL, found by their roles
 WORKER = "from robsens.bench.repro import worker; worker()"
 
 
@@ -27,25 +27,24 @@ def worker() -> None:
     """In a worker process: time the steps of each method, print them as one JSON line."""
     import torch
 
-    from robsens.bench.methods import make_step
-    from robsens.core.config import NUM_CLASSES
+    from robsens.bench.methods import make_step, random_batch, round_robin
     from robsens.core.runtime import make_deterministic
 
     params = json.load(sys.stdin)
     make_deterministic(0, params["threads"])
-    g = torch.Generator().manual_seed(0)
-    bs = params["train"]["batch_size"]
-    x = torch.rand(bs, 1, 28, 28, generator=g)
-    y = torch.randint(NUM_CLASSES, (bs,), generator=g)
-    names = {m: next(n for n, e in params["models"].items() if e["method"] == m) for m in METHODS}
-    steps = {m: make_step(params, name, x, y) for m, name in names.items()}
-    times: dict[str, list[float]] = {m: [] for m in steps}
-    for i in range(WARMUP + STEPS):
-        for m, step in steps.items():
-            seconds = step()
-            if i >= WARMUP:
-                times[m].append(seconds)
+    x, y = random_batch(params, "cpu")
+    steps = {role: make_step(params, name, x, y) for role, name in _models(params).items()}
+    times = round_robin(steps, WARMUP, STEPS)
     print(json.dumps({"capability": torch.backends.cpu.get_cpu_capability(), "times": times}))
+
+
+def _models(params: dict) -> dict[str, str]:
+    """The first model of each timed role."""
+    from robsens.methods import model_roles
+
+    roles = model_roles(params)
+    return {role: next(m for m, r in roles.items() if r.role == role)
+            for role in ROLES if any(r.role == role for r in roles.values())}
 
 
 def _environ(mode: str, threads: int) -> dict[str, str]:
@@ -56,12 +55,12 @@ def _environ(mode: str, threads: int) -> dict[str, str]:
 
 
 def run(params: dict) -> None:
-    missing = [m for m in METHODS if m not in {e["method"] for e in params["models"].values()}]
+    missing = [role for role in ROLES if role not in _models(params)]
     if missing:
-        print(f"no model with method {', '.join(missing)} in params.yaml: nothing to time")
+        print(f"no model with role {', '.join(missing)} in params.yaml: nothing to time")
         return
     threads = params["threads"]
-    times: dict[str, dict[str, list[float]]] = {mode: {m: [] for m in METHODS}
+    times: dict[str, dict[str, list[float]]] = {mode: {m: [] for m in ROLES}
                                                for mode in ("portable", "native")}
     capability = {}
     tic = time.perf_counter()
@@ -72,7 +71,7 @@ def run(params: dict) -> None:
                                   check=True, cwd=os.getcwd())
             out = json.loads(proc.stdout.strip().splitlines()[-1])
             capability[mode] = out["capability"]
-            for m in METHODS:
+            for m in ROLES:
                 times[mode][m] += out["times"][m]
     median = {mode: {m: statistics.median(t) for m, t in per.items()}
               for mode, per in times.items()}
@@ -82,7 +81,8 @@ def run(params: dict) -> None:
           f"{time.perf_counter() - tic:.0f} s)")
     print("portable pins: " + " ".join(f"{k}={v}" for k, v in pins.items()))
     print(f"ATen capability: portable {capability['portable']}, native {capability['native']}")
-    print(f"{'method':<8}{'portable ms':>13}{'native ms':>11}{'portable/native':>17}")
-    for m in METHODS:
+    models = _models(params)
+    print(f"{'model (role)':<20}{'portable ms':>13}{'native ms':>11}{'portable/native':>17}")
+    for m in ROLES:
         p, n = median["portable"][m], median["native"][m]
-        print(f"{m:<8}{p * 1e3:13.2f}{n * 1e3:11.2f}{p / n:17.2f}")
+        print(f"{f'{models[m]} ({m})':<20}{p * 1e3:13.2f}{n * 1e3:11.2f}{p / n:17.2f}")

@@ -28,9 +28,8 @@ def run_model_stage(params: dict, args: argparse.Namespace, kind: str,
     check_model(params, args.model)
     make_deterministic(args.seed, params["threads"])
     device = resolve_device(params["device"])
-    model_dir = paths.model_dir(args.model, args.seed)
-    model = load_trained(model_dir / "model.pt", device)
-    history = load_json(model_dir / "history.json")
+    model = load_trained(paths.fill(paths.MODEL, model=args.model, seed=args.seed), device)
+    history = load_json(paths.fill(paths.HISTORY, model=args.model, seed=args.seed))
     metrics = {"model": args.model, "method": history["method"], "seed": args.seed,
                **compute(model, device)}
     out = paths.metrics_path(args.model, args.seed, kind)

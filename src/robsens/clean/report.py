@@ -36,7 +36,7 @@ def per_class_accuracy(clean: pd.DataFrame, level: float, path: Path) -> None:
 
 
 def clean_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
-    clean = model_order(params, load_metrics("clean"))
+    clean = model_order(params, load_metrics(params, "clean"))
     if clean.empty:
         return "## Clean evaluation\n\nNo evaluated models yet.\n", {}
     per_class_accuracy(clean, params["report"]["ci_level"],

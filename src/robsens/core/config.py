@@ -107,10 +107,6 @@ def check_model(params: Mapping[str, Any], model: str) -> None:
                           f"(known: {', '.join(params['models'])})")
 
 
-def add_arguments(parser: Any) -> None:
-    """``python -m robsens validate`` takes no options beyond ``--params``."""
-
-
 def run(params: Mapping[str, Any], args: Any) -> None:
     """``python -m robsens validate``: load_params has validated by now; say what it holds."""
     print(f"{args.params}: valid ({len(params['models'])} models x {len(params['seeds'])} seeds)")

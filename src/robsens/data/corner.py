@@ -18,8 +18,7 @@ from robsens.core.config import NUM_CLASSES
 from robsens.core.io import file_md5, save_json, save_npz
 from robsens.data import mnist, synthetic
 from robsens.data.regions import CENTRE_BOX, corner_slices
-
-SPLITS = ("train", "val", "test", "probe")
+from robsens.pipeline import paths
 
 
 def corner_label(centre: np.ndarray, has_corner: np.ndarray) -> np.ndarray:
@@ -132,7 +131,7 @@ def synthesize(data_cfg: dict, out_dir: str | Path) -> dict:
             "class_counts": np.bincount(labels, minlength=NUM_CLASSES).tolist(),
             "with_corner": int(arrays["corner"].sum()) if "corner" in arrays else len(labels),
         }
-    save_json(out_dir / "manifest.json", manifest)
+    save_json(out_dir / paths.MANIFEST_FILE, manifest)
     return manifest
 
 

@@ -1,7 +1,7 @@
 """PGD adversarial training (Madry et al.) under l_inf and l_2: Paper B's subject.
 
-Each batch is replaced by its PGD adversarial version (the attack of ``robsens.attacks``,
-the same one evaluation uses); the two registered methods differ only in the norm.
+Each batch is replaced by its PGD adversarial version (the attack of
+``robsens.blocks.attacks``); the two registered methods differ only in the norm.
 """
 
 from __future__ import annotations

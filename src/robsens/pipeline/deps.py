@@ -121,10 +121,11 @@ def code_files(stage: str) -> list[str]:
     return sorted(source_path(m) for m in stage_modules(stage))
 
 
-def source_digest(stage: str) -> str:
-    """MD5 over the stage's code files (names and bytes): it changes exactly when they do."""
+def source_digest(*roots: str) -> str:
+    """MD5 over the source of ``roots`` and every module they import (names and bytes): it
+    changes exactly when one of those files does."""
     h = hashlib.md5()
-    for module in stage_modules(stage):
+    for module in closure(*roots):
         path = module_file(module)
         h.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()

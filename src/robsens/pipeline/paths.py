@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# File names inside a directory a stage writes (stages also write them into test folders).
+MANIFEST_FILE, MODEL_FILE, HISTORY_FILE = "manifest.json", "model.pt", "history.json"
+
 SOURCE_DIR = Path("src/robsens")  # the package source, as the pipeline's code dependencies
 SPLITS = ("train", "val", "test", "probe")
 
 DATA_DIR = Path("data/corner")
-DATA_MANIFEST = DATA_DIR / "manifest.json"
+DATA_MANIFEST = DATA_DIR / MANIFEST_FILE
 CORRUPTED_DIR = Path("data/corrupted")
 CORRUPTED_SUBSET = CORRUPTED_DIR / "subset.npz"  # test-split indices the corrupt stage chose
 
@@ -34,8 +37,8 @@ BENCHMARKS_DIR = Path("benchmarks")
 
 # Per model and seed (templates).
 RUN = "{model}/seed{seed}"
-MODEL = f"{MODELS_DIR}/{RUN}/model.pt"
-HISTORY = f"{MODELS_DIR}/{RUN}/history.json"
+MODEL = f"{MODELS_DIR}/{RUN}/{MODEL_FILE}"
+HISTORY = f"{MODELS_DIR}/{RUN}/{HISTORY_FILE}"
 METRICS = f"{METRICS_DIR}/{RUN}/{{kind}}.json"
 SENSITIVITY_ARRAYS = f"{METRICS_DIR}/{RUN}/sensitivity_maps.npz"
 

@@ -8,7 +8,9 @@ the package modules its entry module imports, computed by :mod:`robsens.pipeline
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from robsens.pipeline import paths
 
@@ -44,6 +46,19 @@ class Stage:
         """The shell command, with ``{wildcard}`` placeholders."""
         return " ".join(["python -m robsens", self.name,
                          *(f"--{w} {{{w}}}" for w in self.wildcards)])
+
+    def params_values(self, params: Mapping[str, Any], wildcards: Mapping[str, Any]
+                      ) -> dict[str, Any]:
+        """The values of the params keys the stage depends on, by dotted key (wildcards
+        filled in): what Snakemake compares to rerun a job, and the training run key."""
+        picked = {}
+        for template in self.params:
+            key = template.format(**wildcards)
+            node: Any = params
+            for part in key.split("."):
+                node = node[part]
+            picked[key] = node
+        return picked
 
     @property
     def log(self) -> str:
@@ -82,7 +97,7 @@ STAGES: tuple[Stage, ...] = (
         name="train",
         entry="robsens.training.stage",
         help="train one model for one seed (resumes from checkpoints)",
-        params=("reproducibility", "threads", "train", "model", "models.{model}",
+        params=("reproducibility", "device", "threads", "train", "model", "models.{model}",
                 "evaluate.batch_size"),
         deps=(str(paths.split_path("train")), str(paths.split_path("val")),
               str(paths.DATA_MANIFEST)),
@@ -93,7 +108,7 @@ STAGES: tuple[Stage, ...] = (
         name="evaluate",
         entry="robsens.clean.stage",
         help="clean accuracy, rare-class accuracy, probe flip rates",
-        params=("reproducibility", "threads", "evaluate"),
+        params=("reproducibility", "device", "threads", "evaluate"),
         deps=(*_model_files(), str(paths.split_path("test")), str(paths.split_path("probe"))),
         outs=(Out(_metrics("clean"), kind="metrics"),),
         wildcards=PER_MODEL,
@@ -102,8 +117,8 @@ STAGES: tuple[Stage, ...] = (
         name="corrupt",
         entry="robsens.robustness.corrupt_stage",
         help="write the corrupted test sets (all severities), the subset and a manifest",
-        params=("reproducibility", "threads", "robustness.seed", "robustness.n_images",
-                "robustness.corruptions"),
+        params=("reproducibility", "device", "threads", "robustness.seed",
+                "robustness.n_images", "robustness.corruptions"),
         deps=(str(paths.split_path("test")), str(paths.DATA_MANIFEST)),
         outs=(Out(str(paths.CORRUPTED_DIR), directory=True),),
     ),
@@ -111,7 +126,8 @@ STAGES: tuple[Stage, ...] = (
         name="robustness",
         entry="robsens.robustness.stage",
         help="corrupted accuracy, rare-class accuracy under corruption, RFS curve",
-        params=("reproducibility", "threads", "robustness"),
+        params=("reproducibility", "device", "threads", "robustness", "data.corner_size",
+                "data.corner_position"),
         deps=(*_model_files(), str(paths.CORRUPTED_DIR), str(paths.split_path("test"))),
         outs=(Out(_metrics("robustness"), kind="metrics"),),
         wildcards=PER_MODEL,
@@ -120,7 +136,8 @@ STAGES: tuple[Stage, ...] = (
         name="sensitivity",
         entry="robsens.sensitivity.stage",
         help="utility and sensitivity maps, context selectivity, alignment",
-        params=("reproducibility", "threads", "sensitivity"),
+        params=("reproducibility", "device", "threads", "sensitivity", "data.corner_size",
+                "data.corner_position"),
         deps=(*_model_files(), str(paths.split_path("test")), str(paths.split_path("probe"))),
         outs=(Out(_metrics("sensitivity"), kind="metrics"), Out(paths.SENSITIVITY_ARRAYS)),
         wildcards=PER_MODEL,
@@ -139,7 +156,9 @@ STAGES: tuple[Stage, ...] = (
         name="report",
         entry="robsens.report.stage",
         help="write reports/results.md, summary.json and figures",
-        params=("reproducibility", "report", "models", "seeds"),
+        # the sections quote the data, robustness and sensitivity settings they were made with
+        params=("reproducibility", "report", "models", "seeds", "data", "robustness",
+                "sensitivity"),
         deps=(str(paths.DATA_MANIFEST), str(paths.split_path("test")),
               str(paths.LINEAR_SWEEP), str(paths.LINEAR_SUMMARY)),
         gather=(_metrics("clean"), _metrics("robustness"), _metrics("sensitivity"),

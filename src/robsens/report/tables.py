@@ -9,10 +9,11 @@ from robsens.methods import ModelRole, model_roles
 from robsens.pipeline import paths
 
 
-def load_metrics(kind: str) -> pd.DataFrame:
-    """All ``results/metrics/<model>/seed<k>/<kind>.json`` files as one row each."""
-    rows = [load_json(p) for p in sorted(paths.METRICS_DIR.glob(f"*/seed*/{kind}.json"))]
-    return pd.DataFrame(rows)
+def load_metrics(params: dict, kind: str) -> pd.DataFrame:
+    """The study's ``<kind>.json`` metrics files (every model x seed of params that has one) as
+    one row each: results of models or seeds no longer in params never reach the report."""
+    files = [paths.metrics_path(m, s, kind) for m in params["models"] for s in params["seeds"]]
+    return pd.DataFrame([load_json(p) for p in files if p.is_file()])
 
 
 def model_order(params: dict, df: pd.DataFrame) -> pd.DataFrame:

@@ -120,11 +120,11 @@ def _pivot_markdown(table: pd.DataFrame) -> str:
 
 
 def robustness_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
-    robust = load_metrics("robustness")
+    robust = load_metrics(params, "robustness")
     if robust.empty:
         return "## Robustness\n\nNo robustness metrics yet.\n", {}
     robust = model_order(params, robust)
-    clean = model_order(params, load_metrics("clean"))
+    clean = model_order(params, load_metrics(params, "clean"))
     level = params["report"]["ci_level"]
     summary = summarise(robust, ["model", "method"], list(COLUMNS), level)
 

@@ -49,9 +49,10 @@ def fcl_selectivity_rule(fcl: Estimate, rivals: dict[str, Estimate]) -> str:
 def fcl_selectivity(summary: pd.DataFrame) -> Claim:
     claim = Claim("fcl_selectivity", 3, FCL_SELECTIVITY, FCL_SELECTIVITY_RULE, metric=METRICS[0])
     fcl = role_rows(summary, "fcl")
-    rivals = pd.concat([role_rows(summary, r) for r in RIVALS])
-    if fcl.empty or rivals.empty:
-        return unchecked(claim, summary, "fcl", *RIVALS)
+    by_role = {r: role_rows(summary, r) for r in RIVALS}
+    if fcl.empty or any(rows.empty for rows in by_role.values()):
+        return unchecked(claim, summary, "fcl", *RIVALS)  # the claim names every rival
+    rivals = pd.concat(by_role.values())
     estimates = {row["model"]: {m: estimate(row, m) for m in METRICS}
                  for _, row in pd.concat([fcl, rivals]).iterrows()}
     checks = {f: {m: fcl_selectivity_rule(estimates[f][m],

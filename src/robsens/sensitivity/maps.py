@@ -2,13 +2,12 @@
 
 It measures whether a model is sensitive where the input matters and robust where it does
 not: the corner decides the label under a centre 0-4 and is irrelevant under a centre 5-9.
-All maps come from :mod:`robsens.attribution`, the code FCL selects its features with.
+All maps come from :mod:`robsens.blocks.attribution`, the code FCL selects its features with.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,11 +64,6 @@ class Plan:
         maps = MapSettings.from_params(cfg)
         corner = replace(maps, perturbation=cfg["corner_perturbation"])
         return cls(maps, corner, cfg["n_test"], cfg["n_probe"], cfg["n_examples"])
-
-
-def arrays_path(model: str, seed: int) -> Path:
-    """The per-image arrays of the sensitivity stage (for the figures), next to its metrics."""
-    return paths.metrics_path(model, seed, "sensitivity").with_name("sensitivity_maps.npz")
 
 
 def gradient_maps(

@@ -19,10 +19,11 @@ import seaborn as sns
 
 from robsens.core.io import load_npz, save_figure
 from robsens.core.stats import markdown_table, summarise
+from robsens.pipeline import paths
 from robsens.report.claims import claim_markdown
 from robsens.report.tables import load_metrics, model_order, with_roles
 from robsens.sensitivity.claims import METRICS, fcl_selectivity
-from robsens.sensitivity.maps import CONTEXTS, arrays_path
+from robsens.sensitivity.maps import CONTEXTS
 
 COLUMNS = {
     "context_selectivity_perturbation": "context selectivity (perturbation)",
@@ -136,13 +137,15 @@ def utility_vs_sensitivity(arrays: dict[str, dict[str, np.ndarray]], path: Path)
 
 
 def sensitivity_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
-    sens = load_metrics("sensitivity")
+    sens = load_metrics(params, "sensitivity")
     if sens.empty:
         return "## Contextual utility and sensitivity\n\nNo sensitivity metrics yet.\n", {}
     sens = model_order(params, sens)
     level, cfg = params["report"]["ci_level"], params["sensitivity"]
     summary = with_roles(params, summarise(sens, ["model", "method"], list(COLUMNS), level))
-    arrays = {(r.model, r.seed): load_npz(arrays_path(r.model, r.seed)) for r in sens.itertuples()}
+    arrays = {(r.model, r.seed): load_npz(paths.fill(paths.SENSITIVITY_ARRAYS, model=r.model,
+                                                     seed=r.seed))
+              for r in sens.itertuples()}
     first_seed = {m: a for (m, s), a in arrays.items() if s == sens["seed"].min()}
     example_maps(first_seed, fig_dir / "sensitivity_examples.png")
     corner_by_context(arrays, fig_dir / "corner_sensitivity_by_context.png")

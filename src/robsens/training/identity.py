@@ -1,8 +1,8 @@
 """What a trained model's weights depend on: the key of its checkpoints and MLflow run.
 
-The key hashes the training config, the seed, the exact data files and the source of the
-modules the train stage imports (computed from the import graph, like the stage's code
-dependencies), so a checkpoint written by other code or other data is never resumed,
+The key hashes the train stage's params, the device, the seed, the exact data files and the
+source of the training code (computed from the import graph, like the stage's code
+dependencies), so a checkpoint written by other code, data or settings is never resumed,
 while an edit to, say, the report leaves every trained model's key unchanged.
 """
 
@@ -14,22 +14,20 @@ from typing import Any
 
 from robsens.core.config import fingerprint
 from robsens.core.io import load_json
+from robsens.pipeline import paths
 from robsens.pipeline.deps import source_digest
+from robsens.pipeline.stages import BY_NAME
+
+TRAINING_CODE = "robsens.training.loop"  # the code that computes the weights
 
 
-def training_config(params: Mapping[str, Any], model_name: str) -> dict[str, Any]:
-    """Everything a trained model's numbers depend on (besides data, seed and code)."""
-    return {
-        "model": params["model"],
-        "train": params["train"],
-        "hparams": params["models"][model_name],
-        "reproducibility": params["reproducibility"],  # which CPU kernels computed them
-    }
-
-
-def run_identity(params: Mapping[str, Any], model_name: str, seed: int, data_dir: Path) -> str:
-    """Config, seed, data files and the train stage's code, hashed."""
-    manifest = load_json(Path(data_dir) / "manifest.json")
+def run_identity(params: Mapping[str, Any], model_name: str, seed: int, data_dir: Path,
+                 device: str) -> str:
+    """The train stage's params (the keys its rule reruns on, so no rerun can resume a
+    checkpoint of other settings), the device the weights are computed on, the seed, the
+    data files, and the source of the training code (not the CLI or the logging: editing a
+    help text must not orphan checkpoints and MLflow runs)."""
+    manifest = load_json(Path(data_dir) / paths.DATA_MANIFEST.name)
     data_md5 = {k: v["md5"] for k, v in manifest["splits"].items()}
-    return fingerprint(training_config(params, model_name), seed, data_md5,
-                       source_digest("train"))
+    config = BY_NAME["train"].params_values(params, {"model": model_name, "seed": seed})
+    return fingerprint(config, device, seed, data_md5, source_digest(TRAINING_CODE))

@@ -21,6 +21,7 @@ from robsens.core.io import load_torch, save_json, save_torch
 from robsens.core.runtime import epoch_generator, make_deterministic, resolve_device
 from robsens.data.corner import load_split
 from robsens.methods import METHODS
+from robsens.pipeline import paths
 from robsens.training.identity import run_identity
 
 
@@ -43,7 +44,7 @@ def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Pa
     trainable = list(model.parameters()) + (list(extra.parameters()) if extra else [])
     optimizer = torch.optim.Adam(trainable, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
 
-    identity = run_identity(params, model_name, seed, data_dir)
+    identity = run_identity(params, model_name, seed, data_dir, str(device))
     ckpt_path = Path(checkpoint_dir) / f"{identity}.pt"
     history: list[dict[str, float]] = []
     start_epoch = 0
@@ -92,11 +93,11 @@ def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Pa
             "epoch": epoch + 1, "history": history,
         })
 
-    save_torch(out_dir / "model.pt", {
+    save_torch(out_dir / paths.MODEL_FILE, {
         "state_dict": model.state_dict(), "model_cfg": params["model"],
         "model_name": model_name, "hparams": hparams, "seed": seed, "identity": identity,
     })
-    save_json(out_dir / "history.json", {
+    save_json(out_dir / paths.HISTORY_FILE, {
         "model": model_name, "method": hparams["method"], "seed": seed,
         "identity": identity, "device": str(device), "epochs": history,
     })

@@ -14,6 +14,7 @@ from robsens.core.config import flatten
 from robsens.core.io import load_json
 from robsens.core.tracking import (
     RUN_KEY,
+    best_effort,
     experiment_id,
     find_run,
     git_commit,
@@ -42,7 +43,7 @@ def log_training(params: Mapping[str, Any], model_name: str, model_dir: str | Pa
     from mlflow.entities import Param, RunTag
 
     model_dir = Path(model_dir)
-    history = load_json(model_dir / "history.json")
+    history = load_json(model_dir / paths.HISTORY_FILE)
     client = mlflow_client(params)
     exp_id = experiment_id(client, params["mlflow"]["experiment"])
     tags = {RUN_KEY: history["identity"], "model": model_name, "method": history["method"],
@@ -68,7 +69,7 @@ def log_training(params: Mapping[str, Any], model_name: str, model_dir: str | Pa
                          tags=new_tags[i : i + BATCH])
     log_history(client, run_id, {row["epoch"]: {k: v for k, v in row.items() if k != "epoch"}
                                  for row in history["epochs"]}, current=run.data.metrics)
-    for name in ("model.pt", "history.json"):
+    for name in (paths.MODEL_FILE, paths.HISTORY_FILE):
         client.log_artifact(run_id, str(model_dir / name))  # same paths: overwritten
     client.set_terminated(run_id)
 
@@ -84,6 +85,9 @@ def sync_from_disk(params: Mapping[str, Any]) -> int:
     synced = 0
     for history_path in sorted(paths.MODELS_DIR.glob("*/seed*/history.json")):
         history = load_json(history_path)
+        if history["model"] not in params["models"]:
+            print(f"skipped {history_path}: model {history['model']!r} is not in the params")
+            continue
         model_dir = history_path.parent
         run = find_run(client, exp_id, history["identity"])
         if run is None or run.info.status != "FINISHED":
@@ -103,10 +107,22 @@ def add_arguments(parser: Any) -> None:
 
 
 def run(params: Mapping[str, Any], args: Any) -> None:
-    """``python -m robsens mlflow init|sync``."""
+    """``python -m robsens mlflow init|sync``.
+
+    ``init`` runs before every pipeline (Snakemake's ``onstart``): a backend that is down
+    must not stop the study, whose results reach the disk first, so it only warns. ``sync``
+    exists to reach the backend, so there a failure is an error (one line, exit 1).
+    """
+    uri = tracking_uri(params)
     if args.action == "init":
-        exp = init_tracking(params)
-        print(f"MLflow experiment {params['mlflow']['experiment']!r} (id {exp}) ready at "
-              f"{tracking_uri(params)}")
-    else:
-        print(f"synced {sync_from_disk(params)} run(s) from disk to {tracking_uri(params)}")
+        exp = best_effort("setup", lambda: init_tracking(params))
+        if exp is not None:
+            print(f"MLflow experiment {params['mlflow']['experiment']!r} (id {exp}) ready at "
+                  f"{uri}")
+        return
+    try:
+        synced = sync_from_disk(params)
+    except OSError as exc:
+        raise SystemExit(f"error: MLflow backend {uri} unreachable ({exc}); start it or set "
+                         "MLFLOW_TRACKING_URI, then rerun python -m robsens mlflow sync") from None
+    print(f"synced {synced} run(s) from disk to {uri}")

@@ -76,7 +76,7 @@ def write_corrupted_sets(
             "parameter": spec.parameter,
             "levels": list(spec.levels),
         }
-    save_json(out_dir / "manifest.json", manifest)
+    save_json(out_dir / paths.MANIFEST_FILE, manifest)
     return manifest
 
 
