@@ -126,8 +126,8 @@ def rest(base: str, endpoint: str, payload: dict | None = None, query: str = "")
         return json.loads(resp.read())
 
 
-# Module scope: each test module that uses it gets its own server and database.
-@pytest.fixture(scope="module")
+# Session scope: one server for the suite; each study logs to its own experiment.
+@pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory) -> Iterator[str]:
     """A real MLflow tracking server on 127.0.0.1 with a SQLite store."""
     root = tmp_path_factory.mktemp("mlflow")
@@ -151,3 +151,29 @@ def mlflow_server(tmp_path_factory) -> Iterator[str]:
     yield base
     proc.terminate()
     proc.wait(timeout=30)
+
+
+def small_study_params() -> dict:
+    """Two models (the baseline and FCL) and three epochs: a wide window between a training's
+    first checkpoint and its end, for the crash test. Its own MLflow experiment."""
+    params = tiny_params()
+    params["models"] = {k: v for k, v in params["models"].items() if k in ("erm", "fcl")}
+    params["train"]["epochs"] = 3
+    params["mlflow"]["experiment"] = "robsens-small"
+    return params
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory, mlflow_server: str) -> Path:
+    """The small study built once by Snakemake (which records it in dvc.lock), logging to the
+    real MLflow server. Shared: a test that changes the project restores it, except the
+    forced reruns of tests/test_tracking_idempotent.py, which leave the same bytes.
+
+    Python's import trace goes to every rule's log (``PYTHONPROFILEIMPORTTIME``), for the
+    check that stages import only their computed code dependencies.
+    """
+    project = make_project(tmp_path_factory.mktemp("small"), small_study_params())
+    env = project_env(project) | {"MLFLOW_TRACKING_URI": mlflow_server,
+                                  "PYTHONPROFILEIMPORTTIME": "1"}
+    run(["snakemake", "--cores", "2"], project, env)
+    return project

@@ -22,7 +22,7 @@ import pytest
 from robsens.pipeline import deps
 from robsens.pipeline.stages import STAGES
 
-from .conftest import make_project, project_env, run, tiny_params
+from .conftest import project_env, run
 
 ALL_MODULES = sorted({m for stage in STAGES for m in deps.stage_modules(stage.name)})
 
@@ -48,14 +48,8 @@ def unfollowed_modules(stage: str) -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    params = tiny_params()
-    params["models"] = {k: v for k, v in params["models"].items() if k in ("erm", "fcl")}
-    project = make_project(tmp_path_factory.mktemp("deps"), params)
-    # Python lists every module it imports on stderr, which each rule sends to its log.
-    env = project_env(project) | {"PYTHONPROFILEIMPORTTIME": "1"}
-    run(["snakemake", "--cores", "2"], project, env)
-    return project, project_env(project)
+def built(small_study: Path) -> tuple[Path, dict[str, str]]:
+    return small_study, project_env(small_study)
 
 
 def test_stages_import_only_their_computed_dependencies(built) -> None:

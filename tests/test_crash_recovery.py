@@ -19,7 +19,7 @@ from pathlib import Path
 from robsens.pipeline import paths
 from robsens.pipeline.stages import STAGES
 
-from .conftest import ROOT, make_project, project_env, run, tiny_params
+from .conftest import ROOT, make_project, project_env, run, small_study_params
 
 
 def snakemake_project(dest: Path, params: dict) -> Path:
@@ -28,14 +28,6 @@ def snakemake_project(dest: Path, params: dict) -> Path:
     project = make_project(dest, params)
     shutil.rmtree(project / ".dvc")
     return project.resolve()
-
-
-def crash_params() -> dict:
-    """Two models and three epochs: a wide window between the first checkpoint and the end."""
-    params = tiny_params()
-    params["models"] = {k: v for k, v in params["models"].items() if k in ("erm", "fcl")}
-    params["train"]["epochs"] = 3
-    return params
 
 
 def processes_in(project: Path) -> list[int]:
@@ -78,13 +70,10 @@ def finished_outputs(project: Path, params: dict) -> dict[str, int]:
     return mtimes
 
 
-def test_killed_pipeline_resumes_and_matches_an_uninterrupted_run(tmp_path: Path) -> None:
-    params = crash_params()
-    tic = time.perf_counter()
-    reference = snakemake_project(tmp_path / "reference", params)
-    run(["snakemake", "--cores", "2"], reference)
-    expected = json.loads((reference / paths.REPORT_SUMMARY).read_text())
-    uninterrupted_s = time.perf_counter() - tic
+def test_killed_pipeline_resumes_and_matches_an_uninterrupted_run(tmp_path: Path,
+                                                                   small_study: Path) -> None:
+    params = small_study_params()  # the uninterrupted reference is the shared small study
+    expected = json.loads((small_study / paths.REPORT_SUMMARY).read_text())
 
     tic = time.perf_counter()
     project = snakemake_project(tmp_path / "crashed", params)
@@ -129,7 +118,7 @@ def test_killed_pipeline_resumes_and_matches_an_uninterrupted_run(tmp_path: Path
     exp = client.get_experiment_by_name(params["mlflow"]["experiment"])
     keys = [r.data.tags["robsens.run_key"] for r in client.search_runs([exp.experiment_id])]
     assert len(keys) == len(set(keys)) == len(params["models"]) + 1  # + the linear study
-    print(f"uninterrupted {uninterrupted_s:.0f} s; killed + recovered {recovered_s:.0f} s; "
+    print(f"killed + recovered {recovered_s:.0f} s; "
           f"interrupted trainings {interrupted}; {len(kept)} finished outputs kept")
 
 

@@ -1,7 +1,8 @@
 """Reruns update the MLflow runs they logged: one run per trained model, one point per step.
 
-The tiny study runs through Snakemake against a real MLflow server, then again with
-``--forceall``, then once more with ``dvc repro -f``; the runs are counted over the REST API.
+The small study, built through Snakemake against a real MLflow server (the shared fixture),
+runs again with ``--forceall``, then once more with ``dvc repro -f``; the runs are counted
+over the REST API.
 """
 
 from __future__ import annotations
@@ -9,13 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .conftest import make_project, project_env, rest, run, tiny_params
-
-
-def tiny_two_models() -> dict:
-    params = tiny_params()
-    params["models"] = {k: v for k, v in params["models"].items() if k in ("erm", "fcl")}
-    return params
+from .conftest import project_env, rest, run, small_study_params
 
 
 def tags_of(r: dict) -> dict[str, str]:
@@ -27,12 +22,10 @@ def history(base: str, run_id: str, key: str) -> list[int]:
     return sorted(m["step"] for m in points.get("metrics", []))
 
 
-def test_forced_reruns_update_the_same_runs(tmp_path: Path, mlflow_server: str) -> None:
-    params = tiny_two_models()
-    project = make_project(tmp_path / "project", params)
+def test_forced_reruns_update_the_same_runs(small_study: Path, mlflow_server: str) -> None:
+    params, project = small_study_params(), small_study
     env = project_env(project) | {"MLFLOW_TRACKING_URI": mlflow_server}
     tic = time.perf_counter()
-    run(["snakemake", "--cores", "2"], project, env)
     forced = run(["snakemake", "--cores", "2", "--forceall"], project, env)
     assert "Nothing to be done" not in forced.stdout + forced.stderr
     logs = "".join(f.read_text() for f in sorted((project / "logs").rglob("*.log")))
@@ -42,7 +35,7 @@ def test_forced_reruns_update_the_same_runs(tmp_path: Path, mlflow_server: str) 
         assert "WARNING: MLflow" not in out
         assert out.count("MLflow: updating run") == len(params["models"])
         assert "MLflow: created run" not in out
-    print(f"Snakemake, Snakemake --forceall, dvc repro -f: {time.perf_counter() - tic:.0f} s")
+    print(f"Snakemake --forceall, dvc repro -f: {time.perf_counter() - tic:.0f} s")
 
     exp = rest(mlflow_server, "experiments/get-by-name",
                query=f"experiment_name={params['mlflow']['experiment']}")["experiment"]
