@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -16,54 +17,30 @@ from pathlib import Path
 import pytest
 import yaml
 
+from robsens.pipeline.runs import drop_removed_models, merge
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 COPIED = ["Snakefile", "dvc.yaml", "params.yaml", "workflow", "profiles", "src", ".dvc/config",
-          ".dvcignore"]
+          ".dvcignore", "configs"]
+
+
+def overlay(base: dict, patch: dict) -> dict:
+    """``base`` with ``patch`` laid over it as Snakemake lays --configfile over params.yaml:
+    mappings merge key by key, anything else is replaced; models set to null are dropped."""
+    merged = copy.deepcopy(base)
+    merge(merged, copy.deepcopy(patch))
+    drop_removed_models(merged)
+    return merged
 
 
 def tiny_params() -> dict:
-    """params.yaml scaled down so the whole DAG runs in about a minute on 2 cores."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["seeds"] = [0]
-    params["data"].update(n_train=600, n_val=150, n_test=300, n_probe=100, corner_pool=150,
-                          corner_fraction=0.3)
-    params["train"].update(epochs=2, batch_size=64)
-    params["model"].update(channels=[8, 16], embed_dim=32)
-    params["report"]["examples_per_class"] = 2
-    for hook in TINY_HOOKS:
-        hook(params)
+    """The smoke study (params.yaml + configs/smoke.yaml: the whole DAG in about a minute on
+    2 cores, one model per role) as the default study of a test project."""
+    params = overlay(yaml.safe_load((ROOT / "params.yaml").read_text()),
+                     yaml.safe_load((ROOT / "configs/smoke.yaml").read_text()))
+    params["run_name"] = ""
     return params
-
-
-# Later sections (evaluation stages, methods) shrink their own params here.
-TINY_HOOKS: list = []
-
-
-def _tiny_robustness(params: dict) -> None:
-    params["robustness"].update(n_images=200, corruptions=["gaussian_noise", "rotate", "fog"],
-                                rfs_sigmas=[0.3, 0.8])
-
-
-TINY_HOOKS.append(_tiny_robustness)
-
-
-def _tiny_sensitivity(params: dict) -> None:
-    params["sensitivity"].update(n_test=40, n_probe=100, n_examples=2, patch=7, n_probes=4)
-    params["sensitivity"]["bench"].update(n_images=40, n_naive=2)
-
-
-TINY_HOOKS.append(_tiny_sensitivity)
-
-
-def _tiny_linear(params: dict) -> None:
-    linear = params["linear"]
-    linear["model"].update(dim_core=3, dim_spurious=3)
-    linear["sweep"].update(eps_rel={"max": 0.6, "num": 4}, sigma_ratio=[0.5, 1.0, 2.0])
-    linear["finite_sample"].update(n_train=[100, 400], seeds=[0], sigma_ratio=[0.5, 2.0])
-
-
-TINY_HOOKS.append(_tiny_linear)
 
 
 def project_env(root: Path) -> dict[str, str]:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from robsens.core.config import ParamsError, load_params, validate_params
+from robsens.pipeline.runs import drop_removed_models, merge
 
 from .conftest import ROOT, make_project, project_env, tiny_params
 
@@ -39,9 +40,16 @@ def test_invalid_value_names_the_key(params: dict, path: tuple, value, key: str)
         validate_params(bad)
 
 
-def test_default_and_paper_configs_are_valid() -> None:
-    for path in [ROOT / "params.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
-        load_params(path)
+def test_default_and_overlay_configs_are_valid() -> None:
+    """params.yaml alone, and with each overlay of configs/ laid over it as Snakemake does."""
+    defaults = load_params(ROOT / "params.yaml")
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        config = copy.deepcopy(defaults)
+        patch = yaml.safe_load(path.read_text())
+        merge(config, patch)
+        drop_removed_models(config)
+        validate_params(config)
+        assert config["run_name"] == path.stem, path  # an overlay names its run
 
 
 def test_cli_reports_bad_params_without_traceback(tmp_path: Path, params: dict) -> None:

@@ -10,25 +10,37 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import make_project, project_env, rest, run, tiny_params
+from .conftest import ROOT, make_project, project_env, rest, run, tiny_params
+
+SMOKE = ["--configfile", "configs/smoke.yaml"]  # the overlay: one model per role, one seed
 
 
-def role_complete_params() -> dict:
-    """The tiny study with one model of every role (two on the noise curve): every claim of
-    the report is computed, with fewer jobs than every model of params.yaml."""
-    params = tiny_params()
-    keep = ("erm", "noise_0p1", "noise_0p6", "adv_linf", "fcl", "fcl_random")
-    params["models"] = {k: v for k, v in params["models"].items() if k in keep}
-    return params
+def smoke_params() -> dict:
+    return {**tiny_params(), "run_name": "smoke"}
 
 
 @pytest.fixture(scope="module")
 def snakemake_project(tmp_path_factory, mlflow_server: str) -> tuple[Path, dict, float]:
-    project = make_project(tmp_path_factory.mktemp("smk"), role_complete_params())
+    """The smoke overlay on the project's unchanged params.yaml, through Snakemake: every job
+    must read the overlay's config (runs/smoke/params.yaml) and write under runs/smoke/."""
+    project = make_project(tmp_path_factory.mktemp("smk"),
+                           yaml.safe_load((ROOT / "params.yaml").read_text()))
     env = project_env(project) | {"MLFLOW_TRACKING_URI": mlflow_server}
     tic = time.perf_counter()
-    run(["snakemake", "--cores", "2"], project, env)
+    run(["snakemake", "--cores", "2", *SMOKE], project, env)
     return project, env, time.perf_counter() - tic
+
+
+def test_the_overlay_reached_every_job_and_left_the_default_study_alone(snakemake_project
+                                                                        ) -> None:
+    project, _, _ = snakemake_project
+    root = project / "runs/smoke"
+    assert yaml.safe_load((root / "params.yaml").read_text()) == smoke_params()
+    manifest = json.loads((root / "data/corner/manifest.json").read_text())
+    assert manifest["splits"]["train"]["n"] == smoke_params()["data"]["n_train"]
+    trained = {p.parent.name for p in (root / "results/models").glob("*/seed0/model.pt")}
+    assert trained == set(smoke_params()["models"])
+    assert not (project / "results").exists() and not (project / "reports").exists()
 
 
 def job_counts(dry_run_stdout: str) -> dict[str, int]:
@@ -38,9 +50,10 @@ def job_counts(dry_run_stdout: str) -> dict[str, int]:
 
 def test_snakemake_writes_report_and_figures(snakemake_project) -> None:
     project, _, seconds = snakemake_project
-    print(f"tiny DAG through Snakemake: {seconds:.0f} s")
+    print(f"smoke DAG through Snakemake: {seconds:.0f} s")
+    project = project / "runs/smoke"
     report = (project / "reports/results.md").read_text()
-    for model in role_complete_params()["models"]:
+    for model in smoke_params()["models"]:
         assert re.search(rf"^\| {model} \|", report, re.M), model
     figures = list((project / "reports/figures").glob("*.png"))
     assert len(figures) >= 2 and all(f.stat().st_size > 5000 for f in figures)
@@ -52,7 +65,7 @@ def test_snakemake_writes_report_and_figures(snakemake_project) -> None:
 
 
 def test_runs_are_listed_by_the_mlflow_rest_api(snakemake_project, mlflow_server: str) -> None:
-    params = role_complete_params()
+    params = smoke_params()
     exp = rest(mlflow_server, "experiments/get-by-name",
                query=f"experiment_name={params['mlflow']['experiment']}")["experiment"]
     runs = rest(mlflow_server, "runs/search", {"experiment_ids": [exp["experiment_id"]],
@@ -78,17 +91,18 @@ def test_runs_are_listed_by_the_mlflow_rest_api(snakemake_project, mlflow_server
 def test_second_snakemake_run_does_nothing(snakemake_project) -> None:
     project, env, _ = snakemake_project
     tic = time.perf_counter()
-    out = run(["snakemake", "--cores", "2"], project, env)
+    out = run(["snakemake", "--cores", "2", *SMOKE], project, env)
     assert "Nothing to be done" in out.stdout + out.stderr
     assert time.perf_counter() - tic < 30
 
 
 def test_training_param_change_reruns_training_and_downstream_only(snakemake_project) -> None:
     project, env, _ = snakemake_project
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["lr"] *= 0.5
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    jobs = job_counts(run(["snakemake", "-n", "--cores", "2"], project, env).stdout)
+    lr = smoke_params()["train"]["lr"] / 2
+    jobs = job_counts(run(["snakemake", "-n", "--cores", "2", *SMOKE, "--config",
+                           f"train={{epochs: 2, batch_size: 64, lr: {lr}}}"],
+                          project, env).stdout)
+    params = smoke_params()
     n_runs = len(params["models"]) * len(params["seeds"])
     assert jobs["train"] == n_runs and jobs["evaluate"] == n_runs and jobs["report"] == 1
     assert "synthesize" not in jobs

@@ -102,10 +102,9 @@ def test_score_corrupted_set_counts_by_hand() -> None:
         "severities": np.array([1, 2]),
     }
     scores = score_corrupted_set(Constant(12), corrupted, batch_size=3)
-    assert scores == {
-        "accuracy": [pytest.approx(3 / 8)] * 2,
-        "rare_accuracy": [pytest.approx(3 / 5)] * 2,
-    }
+    assert scores["accuracy"] == [pytest.approx(3 / 8)] * 2
+    assert scores["rare_accuracy"] == [pytest.approx(3 / 5)] * 2
+    assert scores["correct"].tolist() == [2 * int(y == 12) for y in LABELS.tolist()]
 
 
 def test_evaluate_robustness_scores_every_set(tmp_path: Path) -> None:
@@ -117,6 +116,8 @@ def test_evaluate_robustness_scores_every_set(tmp_path: Path) -> None:
     assert set(metrics["accuracy"]) == {"rotate", "fog"}
     assert metrics["accuracy"]["fog"] == [pytest.approx(3 / 8)] * len(SEVERITIES)
     assert metrics["mean_corrupted_accuracy"] == pytest.approx(3 / 8)
+    per_image = metrics["per_image"]["mean_corrupted_accuracy"]  # what the claims pair
+    assert np.mean(per_image) == pytest.approx(metrics["mean_corrupted_accuracy"])
     assert metrics["mean_corrupted_rare_accuracy"] == pytest.approx(3 / 5)
     assert metrics["rfs"]["rfs"] == [0.0, 0.0] and metrics["mean_rfs"] == 0.0
     assert metrics["n_images"] == len(LABELS)

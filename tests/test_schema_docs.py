@@ -114,7 +114,8 @@ def _leaf_keys(tree: dict, prefix: str = "") -> Iterator[str]:
 
 def test_every_key_of_params_yaml_has_a_row(params, table):
     rows = set(_table_keys(table))
-    generic = {re.sub(r"^models\.[^.]+\.", "models.<name>.", key) for key in _leaf_keys(params)}
+    generic = {re.sub(r"^(models|claims\.endpoints)\.[^.]+\.", r"\1.<name>.", key)
+               for key in _leaf_keys(params)}
     assert generic - rows == set()
     assert len(rows) == len(_table_keys(table)), "a key has two rows"
 

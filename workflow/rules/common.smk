@@ -1,20 +1,24 @@
-# Shared setup: validate params before any job runs; the models and seeds of the study.
-import json
+# Shared setup: validate the config before any job runs; the run's root; the models and seeds.
+# The config is params.yaml, or an overlay on it (--configfile configs/<x>.yaml, --config
+# key=value) that names its run: robsens.pipeline.runs writes it to runs/<run_name>/params.yaml
+# and the run's jobs work in runs/<run_name>/ (workdir below), reading that file.
 import sys
 from pathlib import Path
 
-import yaml
+from robsens.core.config import ParamsError
+from robsens.pipeline.runs import prepare_run
 
-from robsens.core.config import ParamsError, validate_params
+PROJECT_ROOT = Path.cwd()  # before workdir: where the code (src/robsens) lives
 
 try:
-    validate_params(config)
+    RUN_DIR = prepare_run(config, workflow.config_settings.config)
 except ParamsError as exc:
     sys.exit(f"error: {exc}")
 
-if config != yaml.safe_load(Path("params.yaml").read_text()):
-    sys.exit("error: robsens reads params.yaml itself; edit (or replace) params.yaml instead of "
-             "passing --config/--configfile to snakemake")
+if RUN_DIR is not None:
+
+    workdir: RUN_DIR
+
 
 MODELS = list(config["models"])
 SEEDS = config["seeds"]
@@ -29,7 +33,8 @@ onstart:
 
 
 # Record what Snakemake built in dvc.lock (and DVC's cache), so that `dvc repro` afterwards
-# has nothing to do and `dvc push` can share the results.
+# has nothing to do and `dvc push` can share the results. Named runs are not DVC's: their
+# root has no .dvc.
 onsuccess:
     if Path(".dvc").is_dir():
         shell("dvc commit --force --quiet || echo 'robsens: dvc.lock not updated (some "

@@ -2,6 +2,8 @@
 # declaration that dvc.yaml is generated from too. Code inputs are computed from the
 # import graph (robsens.pipeline.deps): editing a module reruns exactly the stages that
 # import it.
+import json
+
 from robsens.pipeline.deps import code_files
 from robsens.pipeline.stages import STAGES
 
@@ -13,6 +15,12 @@ def params_of(stage):
         return json.dumps(stage.params_values(config, wildcards), sort_keys=True)
 
     return pick
+
+
+def code_of(stage):
+    """The stage's code files (absolute in a named run, whose jobs work in its root)."""
+    files = code_files(stage.name)
+    return files if RUN_DIR is None else [str(PROJECT_ROOT / f) for f in files]
 
 
 def command_of(stage):
@@ -30,7 +38,7 @@ for stage in STAGES:
         name:
             stage.name
         input:
-            code=code_files(stage.name),
+            code=code_of(stage),
             deps=stage.deps,
             gathered=expand(stage.gather, model=MODELS, seed=SEEDS),
         output:

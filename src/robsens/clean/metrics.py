@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from robsens.blocks.predict import accuracy_report, predict
+from robsens.core.config import RARE_CLASSES
 
 
 def flip_rates(pred_plain: torch.Tensor, pred_corner: torch.Tensor, centre: torch.Tensor
@@ -22,7 +23,13 @@ def flip_rates(pred_plain: torch.Tensor, pred_corner: torch.Tensor, centre: torc
 
 def evaluate_clean(model: torch.nn.Module, test: dict, probe: dict, batch_size: int) -> dict:
     """All clean metrics of one model on the test split and the paired probe."""
-    report = accuracy_report(predict(model, test["x"], batch_size), test["y"])
+    pred = predict(model, test["x"], batch_size)
+    report = accuracy_report(pred, test["y"])
+    correct = (pred == test["y"]).int()
+    rare = torch.isin(test["y"], torch.tensor(RARE_CLASSES, device=test["y"].device))
+    # per test image, the outcome each accuracy averages: the claims pair models image by
+    # image within a seed (robsens.core.stats.per_image), so thousands of images count
+    report["per_image"] = {"accuracy": correct.tolist(), "rare_accuracy": correct[rare].tolist()}
     pred_plain = predict(model, probe["x_plain"], batch_size)
     pred_corner = predict(model, probe["x_corner"], batch_size)
     report.update(flip_rates(pred_plain, pred_corner, probe["centre"]))

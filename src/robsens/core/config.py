@@ -52,7 +52,7 @@ def validate_params(params: Mapping[str, Any]) -> None:
     """Check the schema, then each model's hyperparameters against its method's schema."""
     # Lazy (the registry imports torch), and no code dependency of any stage: validating can
     # reject a run but never changes an output.
-    from robsens.methods import METHODS  # robsens: not-a-dependency
+    from robsens.methods import METHODS, ROLES  # robsens: not-a-dependency
 
     _first_error(jsonschema.Draft202012Validator(_schema()), params, "")
     for name, entry in params["models"].items():
@@ -65,6 +65,25 @@ def validate_params(params: Mapping[str, Any]) -> None:
         hp_schema = {"type": "object", "additionalProperties": False, **METHODS[method].HPARAMS}
         hp_schema["properties"] = {"method": {"type": "string"}, **hp_schema.get("properties", {})}
         _first_error(jsonschema.Draft202012Validator(hp_schema), dict(entry), f"models.{name}")
+    _check_claims(params["claims"]["endpoints"], ROLES)
+
+
+def _check_claims(endpoints: Mapping[str, Any], roles: Mapping[str, str]) -> None:
+    """What the schema cannot say: an image-study claim has endpoints, over known roles."""
+    for claim_id, spec in endpoints.items():
+        key = f"claims.endpoints.{claim_id}"
+        if "source" not in spec and "primary" not in spec:
+            raise ParamsError(f"params: invalid value at '{key}': give `primary` endpoints "
+                              "(or `source: linear`)")
+        for i, endpoint in enumerate(spec.get("primary", [])):
+            ref = endpoint.get("reference", [])
+            for field, role in [("subject", endpoint["subject"]),
+                                *(("reference", r) for r in ([ref] if isinstance(ref, str)
+                                                             else ref))]:
+                if role not in roles:
+                    raise ParamsError(
+                        f"params: invalid value at '{key}.primary.{i}.{field}': unknown role "
+                        f"{role!r}; known: {', '.join(roles)}")
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:

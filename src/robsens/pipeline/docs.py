@@ -220,8 +220,10 @@ def _value(v: Any, limit: int = 60) -> str:
         if len(text) <= limit:
             return text
         head = parts[:1]  # at least one item, then as many as fit
-        while len(", ".join([*head, parts[len(head)]])) <= limit - 25:
+        while len(head) < len(parts) and len(", ".join([*head, parts[len(head)]])) <= limit - 25:
             head.append(parts[len(head)])
+        if len(head) == len(parts):
+            return text
         return "[" + ", ".join(head) + f", …] ({len(v)} items)"
     return str(v)
 

@@ -1,4 +1,8 @@
-"""Where every artifact lives, relative to the project root: defined here and nowhere else.
+"""Where every artifact lives, relative to the run's root: defined here and nowhere else.
+
+The default study's root is the project root; a named run's (``run_name`` in its config
+overlay) is ``runs/<run_name>/`` (:mod:`robsens.pipeline.runs`), where its jobs run, so
+every path below holds for both.
 
 Templates carry the wildcards ``{model}`` and ``{seed}``: the stage table
 (:mod:`robsens.pipeline.stages`) hands them to Snakemake as they are and to DVC as
@@ -12,6 +16,7 @@ from pathlib import Path
 # File names inside a directory a stage writes (stages also write them into test folders).
 MANIFEST_FILE, MODEL_FILE, HISTORY_FILE = "manifest.json", "model.pt", "history.json"
 
+RUNS_DIR = Path("runs")  # named runs' roots, relative to the project root
 SOURCE_DIR = Path("src/robsens")  # the package source, as the pipeline's code dependencies
 SPLITS = ("train", "val", "test", "probe")
 

@@ -1,9 +1,9 @@
-"""The robustness section of the report: tables, figures and claims 1, 2 and 4 of science.md.
+"""The robustness section of the report: tables and figures (claims 1, 2 and 4 of
+science.md are decided in :mod:`robsens.report.claims` from the endpoints params declares).
 
 Reads ``results/metrics/*/seed*/robustness.json`` (and the clean metrics for the
 rare-class accuracy axis of the robustness-sensitivity plane). Intervals are Student-t
-over seeds, as everywhere in the report. The claims are records computed in
-:mod:`robsens.robustness.claims`; this section renders them.
+over seeds for the tables and figures.
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ import seaborn as sns
 
 from robsens.core.io import save_figure
 from robsens.core.stats import markdown_table, summarise, t_errorbar
-from robsens.report.claims import claim_markdown, role_rows
 from robsens.report.tables import load_metrics, model_order, with_roles
-from robsens.robustness.claims import GAIN, RARE, robustness_claims
+from robsens.robustness.claims import RARE
 
 COLUMNS = {
     "mean_corrupted_accuracy": "mean corrupted acc.",
     "mean_corrupted_rare_accuracy": "rare-class acc. under corruption",
     "mean_rfs": "mean RFS",
 }
-CLAIM_LABELS = {**COLUMNS, RARE: "clean rare-class acc.", GAIN: "share of the noise gain"}
 
 
 def per_severity(robust: pd.DataFrame) -> pd.DataFrame:
@@ -80,7 +78,7 @@ def plane(points: pd.DataFrame, path: Path) -> None:
     """Robustness-sensitivity plane: the noise-curve models as one curve (along their curve
     parameter), every other model a point; error bars are the t-intervals over seeds."""
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    noise = role_rows(points, "noise_curve")
+    noise = points[points["role"] == "noise_curve"].sort_values("curve", kind="stable")
     if not noise.empty:
         ax.plot(noise["x"], noise["y"], "-", color="0.4", zorder=1,
                 label=f"noise curve (by {noise['curve_param'].iloc[0]})")
@@ -159,13 +157,8 @@ def robustness_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         "\n![accuracy vs severity](figures/corrupted_accuracy.png)\n",
         "![RFS vs noise level](figures/rfs.png)\n",
     ]
-    records = []
     if not clean.empty:
-        points = plane_points(summary, clean, params)
-        plane(points, fig_dir / "robustness_sensitivity_plane.png")
-        records = robustness_claims(points)
-        text += ["![robustness-sensitivity plane](figures/robustness_sensitivity_plane.png)\n",
-                 "### Claims 1, 2 and 4\n",
-                 *(claim_markdown(c, CLAIM_LABELS) for c in records)]
+        plane(plane_points(summary, clean, params), fig_dir / "robustness_sensitivity_plane.png")
+        text.append("![robustness-sensitivity plane](figures/robustness_sensitivity_plane.png)\n")
     metrics = {row["model"]: {c: row[c] for c in COLUMNS} for _, row in summary.iterrows()}
-    return "\n".join(text), {"robustness": metrics, "claims": records}
+    return "\n".join(text), {"robustness": metrics}

@@ -1,8 +1,8 @@
-"""The sensitivity section of the report: tables, figures and claim 3 of science.md.
+"""The sensitivity section of the report: tables and figures (claim 3 of science.md is
+decided in :mod:`robsens.report.claims` from the endpoint params declares).
 
 Reads ``results/metrics/*/seed*/sensitivity.json`` (summaries) and the per-image arrays next
-to them (figures). Intervals are Student-t over seeds, as everywhere in the report. Claim 3
-is a record computed in :mod:`robsens.sensitivity.claims`; this section renders it.
+to them (figures). Intervals are Student-t over seeds for the tables and figures.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ import seaborn as sns
 from robsens.core.io import load_npz, save_figure
 from robsens.core.stats import markdown_table, summarise
 from robsens.pipeline import paths
-from robsens.report.claims import claim_markdown
 from robsens.report.tables import load_metrics, model_order, with_roles
-from robsens.sensitivity.claims import METRICS, fcl_selectivity
 from robsens.sensitivity.maps import CONTEXTS
 
 COLUMNS = {
@@ -35,6 +33,7 @@ COLUMNS = {
     "corner_utility_perturbation_centre_0_4": "corner utility, centre 0-4",
     "corner_utility_perturbation_centre_5_9": "corner utility, centre 5-9",
 }
+METRICS = list(COLUMNS)[:4]  # the section's DVC metrics: selectivity and alignment
 SCATTER_POINTS = 3000  # patches per model in the scatter (a seeded subsample)
 
 
@@ -151,7 +150,6 @@ def sensitivity_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
     corner_by_context(arrays, fig_dir / "corner_sensitivity_by_context.png")
     utility_vs_sensitivity(first_seed, fig_dir / "utility_vs_sensitivity.png")
 
-    claim = fcl_selectivity(summary)
     text = [
         "## Contextual utility and sensitivity\n",
         "Utility: how much the loss cares about a region in this context; sensitivity: how much "
@@ -173,8 +171,6 @@ def sensitivity_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         "\n![example maps](figures/sensitivity_examples.png)\n",
         "![corner sensitivity by context](figures/corner_sensitivity_by_context.png)\n",
         "![utility vs sensitivity](figures/utility_vs_sensitivity.png)\n",
-        "### Claim 3\n",
-        claim_markdown(claim, COLUMNS),
     ]
     metrics = {row["model"]: {c: row[c] for c in METRICS} for _, row in summary.iterrows()}
-    return "\n".join(text), {"sensitivity": metrics, "claims": [claim]}
+    return "\n".join(text), {"sensitivity": metrics}
