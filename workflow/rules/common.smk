@@ -5,11 +5,12 @@ from pathlib import Path
 
 import yaml
 
-from robsens.core.config import ParamsError, validate_params
+from robsens.core.config import validate_params
+from robsens.core.errors import UserError
 
 try:
     validate_params(config)
-except ParamsError as exc:
+except UserError as exc:
     sys.exit(f"error: {exc}")
 
 if config != yaml.safe_load(Path("params.yaml").read_text()):
