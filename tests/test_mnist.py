@@ -66,7 +66,7 @@ def test_checksum_mismatch_is_caught(tmp_path: Path) -> None:
     with open(tmp_path / name, "r+b") as fh:
         fh.seek(100)
         fh.write(b"\x00\x01")
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(mnist.MnistUnavailable, match="does not match"):
         mnist.fetch_file("test_labels", cfg | {"local_dir": str(tmp_path)})
 
 

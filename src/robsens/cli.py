@@ -3,7 +3,8 @@
 Stage commands come from the stage table (:mod:`robsens.pipeline.stages`), the tools from
 :data:`TOOLS`; each command's module is imported only when that command runs, so a stage's
 code dependencies are its own imports and nothing else. Every command validates the params
-first; expected failures print one line, no traceback.
+first. Expected failures (:class:`~robsens.core.errors.UserError`) print one line naming the
+cause and the fix, ``error: ...``, to stderr and exit 2; a bug keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import importlib
 import sys
 from pathlib import Path
 
-from robsens.core.config import ParamsError, load_params
-from robsens.pipeline.stages import STAGES
+from robsens.core.config import load_params
+from robsens.core.errors import InputError, UserError
+from robsens.pipeline.stages import STAGES, producer
 
 # name -> (module with run(params, args) and optional add_arguments(parser), help)
 TOOLS: dict[str, tuple[str, str]] = {
@@ -50,6 +52,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def explain(exc: UserError) -> str:
+    """The one line for an expected failure; an input file also gets the stage that makes it
+    and how to remake it (a corrupt file must go first: Snakemake sees it as up to date)."""
+    if not isinstance(exc, InputError):
+        return str(exc)
+    stage = producer(exc.path)
+    maker = f"stage '{stage.name}' makes it; " if stage else ""
+    missing = exc.problem == "is missing"
+    if missing and stage is None:
+        return f"{exc}: run the stages before this one (snakemake --cores all)"
+    return f"{exc}: {maker}{'run' if missing else 'delete it and rerun'} snakemake --cores all"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if a in COMMANDS), None)
@@ -57,11 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_params(args.params)
         importlib.import_module(COMMANDS[args.command][0]).run(params, args)
-    except ParamsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except FileNotFoundError as exc:  # a reader outside robsens.core.io
+        if exc.filename is None:
+            raise
+        print(f"error: {explain(InputError(exc.filename, 'is missing'))}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
-        print(f"error: missing input {exc.filename}: run the stages before it "
-              "(snakemake --cores all)", file=sys.stderr)
+    except UserError as exc:
+        print(f"error: {explain(exc)}", file=sys.stderr)
         return 2
     return 0

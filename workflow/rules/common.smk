@@ -5,14 +5,14 @@
 import sys
 from pathlib import Path
 
-from robsens.core.config import ParamsError
+from robsens.core.errors import UserError
 from robsens.pipeline.runs import prepare_run
 
 PROJECT_ROOT = Path.cwd()  # before workdir: where the code (src/robsens) lives
 
 try:
     RUN_DIR = prepare_run(config, workflow.config_settings.config)
-except ParamsError as exc:
+except UserError as exc:
     sys.exit(f"error: {exc}")
 
 if RUN_DIR is not None:

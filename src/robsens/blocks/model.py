@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from robsens.core.config import NUM_CLASSES
+from robsens.core.errors import reading
 
 
 class CornerNet(nn.Module):
@@ -50,7 +51,8 @@ def load_trained(model_path: str | Path, device: torch.device) -> CornerNet:
     ``weights_only=True``: an artifact is data, never code, so loading one cannot run
     anything a tampered file smuggles in.
     """
-    blob = torch.load(model_path, map_location=device, weights_only=True)
-    model = build_model(blob["model_cfg"], NUM_CLASSES).to(device)
-    model.load_state_dict(blob["state_dict"])
+    with reading(model_path):
+        blob = torch.load(model_path, map_location=device, weights_only=True)
+        model = build_model(blob["model_cfg"], NUM_CLASSES).to(device)
+        model.load_state_dict(blob["state_dict"])
     return model.eval()

@@ -16,12 +16,14 @@ from typing import Any
 import jsonschema
 import yaml
 
+from robsens.core.errors import UserError
+
 SCHEMA_PATH = Path(__file__).resolve().parent / "params.schema.yaml"  # ships with the package
 NUM_CLASSES = 15
 RARE_CLASSES = (10, 11, 12, 13, 14)
 
 
-class ParamsError(ValueError):
+class ParamsError(UserError, ValueError):
     """An invalid params file; the message names the offending key."""
 
 
@@ -49,7 +51,8 @@ def _first_error(validator: jsonschema.Validator, instance: Any, prefix: str) ->
 
 
 def validate_params(params: Mapping[str, Any]) -> None:
-    """Check the schema, then each model's hyperparameters against its method's schema."""
+    """Check the schema, then each model's hyperparameters against its method's schema, then
+    that a ``device: cuda`` has a GPU here (a :class:`UserError` before any job runs)."""
     # Lazy (the registry imports torch), and no code dependency of any stage: validating can
     # reject a run but never changes an output.
     from robsens.methods import METHODS, ROLES  # robsens: not-a-dependency
@@ -66,6 +69,11 @@ def validate_params(params: Mapping[str, Any]) -> None:
         hp_schema["properties"] = {"method": {"type": "string"}, **hp_schema.get("properties", {})}
         _first_error(jsonschema.Draft202012Validator(hp_schema), dict(entry), f"models.{name}")
     _check_claims(params["claims"]["endpoints"], ROLES)
+    if params["device"] == "cuda":
+        # Only when CUDA is asked for: torch tells whether a GPU is there.
+        from robsens.core.runtime import resolve_device  # robsens: not-a-dependency
+
+        resolve_device("cuda")
 
 
 def _check_claims(endpoints: Mapping[str, Any], roles: Mapping[str, str]) -> None:
@@ -90,7 +98,8 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     """Read and validate a params file; raise :class:`ParamsError` with the key on failure."""
     path = Path(path)
     if not path.is_file():
-        raise ParamsError(f"params: file not found: {path}")
+        raise ParamsError(f"params: file not found: {path}; run from the project root or "
+                          "pass an existing file with --params")
     try:
         params = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

@@ -3,6 +3,9 @@
 Every writer goes through :func:`atomic_path`: it yields a temporary sibling path,
 and only a block that finishes without error renames it onto the target
 (``os.replace`` is atomic on POSIX within one filesystem).
+
+Readers and writers turn a missing or corrupt file, or an output the filesystem refuses,
+into a one-line :class:`~robsens.core.errors.UserError` naming the path.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from robsens.core.errors import reading, writing
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -30,14 +35,16 @@ def _umask() -> int:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path next to ``path``; rename it onto ``path`` on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp_path, path)
+        with writing(path):
+            os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+            os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -48,7 +55,8 @@ def save_json(path: str | Path, obj: Any) -> None:
 
 
 def load_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+    with reading(path):
+        return json.loads(Path(path).read_text())
 
 
 def save_text(path: str | Path, text: str) -> None:
@@ -63,7 +71,7 @@ def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
 
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
+    with reading(path), np.load(path) as data:
         return {k: data[k] for k in data.files}
 
 
@@ -76,7 +84,8 @@ def save_torch(path: str | Path, obj: Any) -> None:
 
 def load_torch(path: str | Path, device: torch.device | str = "cpu") -> Any:
     """Tensors, numbers, strings and containers only (``weights_only``): never code."""
-    return torch.load(path, map_location=device, weights_only=True)
+    with reading(path):
+        return torch.load(path, map_location=device, weights_only=True)
 
 
 def save_figure(path: str | Path, fig: Any, **kwargs: Any) -> None:

@@ -6,13 +6,19 @@ import os
 
 import torch
 
+from robsens.core.errors import UserError
+
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present, else CPU; ``cuda`` without a GPU is an error."""
+    """``auto`` picks CUDA when present, else CPU; ``cuda`` without a GPU is an error (params
+    validation calls this too, so the run is refused before any job starts)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("params: device is 'cuda' but no CUDA device is available")
+        why = ("this torch is built without CUDA" if torch.version.cuda is None else
+               f"torch (CUDA {torch.version.cuda}) finds no GPU on this machine")
+        raise UserError(f"params: device is 'cuda' but {why}; set device: auto (CUDA when "
+                        "available, else CPU) or device: cpu, or run on a machine with a GPU")
     return torch.device(device)
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robsens.core.config import NUM_CLASSES
+from robsens.core.config import NUM_CLASSES, ParamsError
+from robsens.core.errors import reading
 from robsens.core.io import file_md5, save_json, save_npz
 from robsens.data import mnist, synthetic
 from robsens.data.regions import CENTRE_BOX, corner_slices
@@ -66,9 +67,9 @@ def digit_pools(data_cfg: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     need = {"train": n_train_side, "test": n_test_side}
     for side, (images, labels) in pools.items():
         if len(labels) < need[side]:
-            raise ValueError(
-                f"data: the MNIST {side}-side pool has {len(labels)} digits but n_* and "
-                f"corner_pool ask for {need[side]}; lower data.n_train/n_val/n_test/n_probe"
+            raise ParamsError(
+                f"params: the MNIST {side}-side pool has {len(labels)} digits but data.n_* "
+                f"and data.corner_pool ask for {need[side]}; lower them"
             )
         keep = rng.permutation(len(labels))[: need[side]]
         pools[side] = (images[keep], labels[keep])
@@ -138,7 +139,8 @@ def synthesize(data_cfg: dict, out_dir: str | Path) -> dict:
 def load_split(data_dir: str | Path, split: str, device: torch.device | str = "cpu"
                ) -> dict[str, torch.Tensor]:
     """A split as tensors; image arrays become float (n, 1, 28, 28) in [0, 1]."""
-    with np.load(Path(data_dir) / f"{split}.npz") as raw:
+    path = Path(data_dir) / f"{split}.npz"
+    with reading(path), np.load(path) as raw:
         out = {}
         for key in raw.files:
             value = torch.from_numpy(raw[key])

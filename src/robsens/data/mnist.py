@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from robsens.core.errors import UserError
 from robsens.core.io import atomic_path, file_md5
 
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-class MnistUnavailable(RuntimeError):
-    """MNIST could not be had; the message says how to point params.yaml at local files."""
+class MnistUnavailable(UserError):
+    """MNIST could not be had; the message says how to point the params at local files."""
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -42,14 +43,20 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(body, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
-def verify_md5(path: Path, md5: str) -> None:
+def verify_md5(path: Path, md5: str, fix: str = "") -> None:
+    """Refuse a file whose MD5 is not the official one; ``fix`` says what to do about it."""
     actual = file_md5(path)
     if actual != md5:
-        raise ValueError(f"{path}: MD5 {actual} does not match the expected {md5}")
+        raise MnistUnavailable(f"{path}: MD5 {actual} does not match the expected {md5}{fix}")
+
+
+def _reason(exc: Exception) -> str:
+    """Why one mirror failed, in a few words (a URLError wraps the socket error)."""
+    return str(getattr(exc, "reason", None) or exc)
 
 
 def _download(name: str, md5: str, mirrors: list[str], target: Path) -> None:
-    errors = []
+    failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + name
         try:
@@ -58,13 +65,13 @@ def _download(name: str, md5: str, mirrors: list[str], target: Path) -> None:
                     shutil.copyfileobj(resp, out)
                 verify_md5(tmp, md5)
             return
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            errors.append(f"  {url}: {exc}")
+        except (urllib.error.URLError, OSError, ValueError, MnistUnavailable) as exc:
+            failures.append(f"{url}: {_reason(exc)}")
     raise MnistUnavailable(
-        f"could not download {name} from any mirror:\n" + "\n".join(errors) + "\n"
-        "Offline? Put the official .gz files in a folder and set data.mnist.local_dir to it "
-        "in params.yaml (with data.mnist.test_split_only: true if you only have the test "
-        "split), or set data.source: synthetic."
+        f"data.source is mnist but no mirror in data.mnist.mirrors served {name} "
+        f"({'; '.join(failures)}); offline? set data.mnist.local_dir to a folder holding the "
+        "official .gz files (with data.mnist.test_split_only: true if it holds only the t10k "
+        "test files), or set data.source: synthetic"
     )
 
 
@@ -74,12 +81,19 @@ def fetch_file(key: str, mnist_cfg: dict) -> Path:
     if mnist_cfg["local_dir"]:
         path = Path(mnist_cfg["local_dir"]) / spec["name"]
         if not path.is_file():
-            raise MnistUnavailable(f"data.mnist.local_dir: {path} does not exist")
-        verify_md5(path, spec["md5"])
+            only_test = ("" if mnist_cfg["test_split_only"] or key.startswith("test") else
+                         ", or set data.mnist.test_split_only: true to build every split from "
+                         "the test files")
+            raise MnistUnavailable(
+                f"data.mnist.local_dir: {path} does not exist; put the official "
+                f"{spec['name']} there{only_test}, or set data.source: synthetic")
+        verify_md5(path, spec["md5"], f" (data.mnist.files.{key}.md5): the file in "
+                   "data.mnist.local_dir is damaged or not the official one; replace it")
         return path
     path = Path(mnist_cfg["cache_dir"]) / spec["name"]
     if path.is_file():
-        verify_md5(path, spec["md5"])
+        verify_md5(path, spec["md5"], f" (data.mnist.files.{key}.md5): the cached copy is "
+                   "damaged; delete it to download it again")
         return path
     _download(spec["name"], spec["md5"], list(mnist_cfg["mirrors"]), path)
     return path

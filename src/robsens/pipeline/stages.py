@@ -8,8 +8,10 @@ the package modules its entry module imports, computed by :mod:`robsens.pipeline
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from robsens.pipeline import paths
@@ -171,3 +173,18 @@ STAGES: tuple[Stage, ...] = (
 )
 
 BY_NAME = {stage.name: stage for stage in STAGES}
+
+
+def _out_pattern(out: Out) -> re.Pattern[str]:
+    """An output template as a regex over a path's tail: a run-name root may precede it, and
+    a directory output matches the files inside it."""
+    body = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(out.path))
+    return re.compile(rf"(?:^|.*/){body}{'(?:/.*)?' if out.directory else ''}")
+
+
+def producer(path: str | Path) -> Stage | None:
+    """The stage whose outputs include ``path`` (None for a file no stage makes): error
+    messages name it, so that a missing or corrupt input says what remakes it."""
+    text = Path(path).as_posix()
+    return next((stage for stage in STAGES for out in stage.outs
+                 if _out_pattern(out).fullmatch(text)), None)
