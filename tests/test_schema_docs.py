@@ -137,6 +137,7 @@ def test_keys_named_in_the_parameters_section_exist(params, table):
 def test_docs_action_writes_then_checks(tmp_path, monkeypatch, params, table):
     monkeypatch.chdir(tmp_path)
     stale = (f"# x\n\nbefore\n\n{docs.TABLE_START}\nold\n{docs.TABLE_END}\n\nafter\n"
+             f"{docs.RESOURCES_START}{docs.RESOURCES_END}\n"
              f"{docs.CORRUPTIONS_START}{docs.CORRUPTIONS_END}\n")
     Path("README.md").write_text(stale)
     with pytest.raises(SystemExit, match="stale"):
@@ -144,6 +145,7 @@ def test_docs_action_writes_then_checks(tmp_path, monkeypatch, params, table):
     assert Path("README.md").read_text() == stale
     docs.write_readme_tables(params)
     assert Path("README.md").read_text() == (f"# x\n\nbefore\n\n{table}\n\nafter\n"
+                                             f"{docs.resources_table()}\n"
                                              f"{docs.corruption_table()}\n")
     docs.write_readme_tables(params, check=True)
     Path("README.md").write_text("no markers\n")

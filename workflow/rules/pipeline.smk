@@ -32,6 +32,20 @@ def command_of(stage):
     return command
 
 
+def per_attempt(base):
+    """A resource that grows with each try (attempt 1, 2, ...): a job killed for its memory or
+    time limit gets more on the retry (--restart-times), where training resumes from its
+    last checkpoint."""
+
+    def value(wildcards, attempt):
+        return base * attempt
+
+    return value
+
+
+# A job that will not touch a GPU (params device: cpu) does not ask a scheduler for one.
+USES_GPU = config["device"] != "cpu"
+
 for stage in STAGES:
 
     rule:
@@ -51,5 +65,9 @@ for stage in STAGES:
         benchmark:
             stage.benchmark
         threads: config["threads"] if stage.threads_from_params else 1
+        resources:
+            mem_mb=per_attempt(stage.mem_mb),
+            runtime=per_attempt(stage.runtime),
+            gpu=stage.gpu if USES_GPU else 0,
         shell:
             "{params.command} > {log} 2>&1"

@@ -71,9 +71,9 @@ def validate_params(params: Mapping[str, Any]) -> None:
     _check_claims(params["claims"]["endpoints"], ROLES)
     if params["device"] == "cuda":
         # Only when CUDA is asked for: torch tells whether a GPU is there.
-        from robsens.core.runtime import resolve_device  # robsens: not-a-dependency
+        from robsens.core.runtime import check_device  # robsens: not-a-dependency
 
-        resolve_device("cuda")
+        check_device("cuda")
 
 
 def _check_claims(endpoints: Mapping[str, Any], roles: Mapping[str, str]) -> None:

@@ -1,17 +1,105 @@
-"""Device choice and determinism, set once per job before any tensor work."""
+"""Device choice and determinism, set once per job before any tensor work.
+
+**One GPU per job.** A stage that may run on CUDA declares ``gpu: 1`` (its Snakemake
+resource), and ``snakemake --resources gpu=N`` runs at most N of them at once. Snakemake's
+local executor does not say *which* GPU a job should use, so a job picks one itself before
+CUDA starts (:func:`claim_gpu`):
+
+- ``CUDA_VISIBLE_DEVICES`` already set (Slurm sets it for a job submitted with ``--gres`` or
+  ``--gpus``; a user may set it by hand): the job uses what it was given and claims nothing.
+- Otherwise, with ``n`` GPUs on the machine, the job takes an exclusive ``flock`` on the first
+  free one of ``slot-0.lock`` ... ``slot-<n-1>.lock`` in :data:`LOCK_DIR_ENV` (default
+  ``<tmp>/robsens-gpu-slots``), keeps it for its whole life and sets ``CUDA_VISIBLE_DEVICES``
+  to that slot, so ``cuda`` means that GPU and only that one. When all are held it waits for
+  one: never two robsens jobs on one GPU, even with N larger than the GPU count or two
+  Snakemake runs side by side. The kernel drops the lock when the process ends, however it
+  ends (a ``kill -9`` included): no stale claims.
+
+The device string stays ``cuda`` whichever GPU the slot is (it is part of a training run's
+identity, so a resumed run finds its checkpoint on any slot).
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import torch
 
 from robsens.core.errors import UserError
 
+LOCK_DIR_ENV = "ROBSENS_GPU_LOCK_DIR"  # where the slot locks live (one directory per machine)
+_claimed: list[int] = []  # the open, locked slot file of this process (held until it exits)
+
+
+def claim_gpu_slot(count: int, lock_dir: Path, poll_s: float = 1.0) -> int:
+    """Hold an exclusive lock on one of ``count`` slot files in ``lock_dir``; return its index.
+
+    Waits while every slot is held. The lock lives as long as this process (or until
+    :func:`release_gpu_slot`): the open file is kept, not closed.
+    """
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    if lock_dir.stat().st_uid == os.getuid():
+        os.chmod(lock_dir, 0o1777)  # one directory per machine, shared by every user's jobs
+    announced = False
+    while True:
+        for slot in range(count):
+            # Read-only is enough for flock, so a slot file another user made works too.
+            fd = os.open(lock_dir / f"slot-{slot}.lock", os.O_RDONLY | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            _claimed.append(fd)
+            return slot
+        if not announced:
+            announced = True
+            print(f"waiting for a free GPU: all {count} are held by other robsens jobs "
+                  f"(locks in {lock_dir})", file=sys.stderr, flush=True)
+        time.sleep(poll_s)
+
+
+def release_gpu_slot() -> None:
+    """Give back the slot this process holds (a process that ends gives it back anyway)."""
+    while _claimed:
+        os.close(_claimed.pop())
+
+
+def claim_gpu() -> None:
+    """Make CUDA show this job one GPU of its own (see the module docstring); a no-op
+    without GPUs, when ``CUDA_VISIBLE_DEVICES`` is set, or when a slot is already held.
+
+    Must run before CUDA initialises: ``torch.cuda.device_count`` counts through NVML, which
+    leaves ``CUDA_VISIBLE_DEVICES`` free to be set afterwards.
+    """
+    if _claimed or "CUDA_VISIBLE_DEVICES" in os.environ:
+        return
+    count = torch.cuda.device_count()
+    if count == 0:
+        return
+    lock_dir = Path(os.environ.get(LOCK_DIR_ENV) or
+                    Path(tempfile.gettempdir()) / "robsens-gpu-slots")
+    slot = claim_gpu_slot(count, lock_dir)
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(slot)
+    print(f"GPU slot {slot} of {count} (CUDA_VISIBLE_DEVICES={slot})", flush=True)
+
 
 def resolve_device(device: str) -> torch.device:
+    """The job's device: a CUDA job first claims its GPU (:func:`claim_gpu`), then
+    :func:`check_device`."""
+    if device != "cpu":
+        claim_gpu()
+    return check_device(device)
+
+
+def check_device(device: str) -> torch.device:
     """``auto`` picks CUDA when present, else CPU; ``cuda`` without a GPU is an error (params
-    validation calls this too, so the run is refused before any job starts)."""
+    validation calls this too, claiming nothing, so the run is refused before any job)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():

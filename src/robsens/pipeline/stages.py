@@ -42,6 +42,14 @@ class Stage:
     wildcards: tuple[str, ...] = ()
     gather: tuple[str, ...] = field(default=())  # inputs over every model x seed
     threads_from_params: bool = True  # torch jobs use params.threads; others one thread
+    # What one job needs from a scheduler (Snakemake resources; Slurm's --mem, --time,
+    # --gpus). Memory: the measured peak RSS of the default study's jobs (benchmarks/*.tsv,
+    # max_rss) times 2.5 or more, rounded up, for the paper study's larger data. Runtime: a
+    # limit, not an estimate: the paper study's slowest job on one CPU thread with a
+    # margin. A retry gets attempt x both (workflow/rules/pipeline.smk).
+    mem_mb: int = 1000
+    runtime: int = 30  # minutes
+    gpu: int = 0  # 1: runs on CUDA when there is one (reads params.device); 0: CPU only
 
     @property
     def command(self) -> str:
@@ -94,6 +102,7 @@ STAGES: tuple[Stage, ...] = (
         outs=(*(Out(str(paths.split_path(s))) for s in paths.SPLITS),
               Out(str(paths.DATA_MANIFEST))),
         threads_from_params=False,
+        mem_mb=2000,  # peak 754 MB
     ),
     Stage(
         name="train",
@@ -105,6 +114,7 @@ STAGES: tuple[Stage, ...] = (
               str(paths.DATA_MANIFEST)),
         outs=(Out(paths.MODEL), Out(paths.HISTORY)),
         wildcards=PER_MODEL,
+        mem_mb=2000, runtime=240, gpu=1,  # peak 530 MB, 81 s (adv_linf)
     ),
     Stage(
         name="evaluate",
@@ -114,6 +124,7 @@ STAGES: tuple[Stage, ...] = (
         deps=(*_model_files(), str(paths.split_path("test")), str(paths.split_path("probe"))),
         outs=(Out(_metrics("clean"), kind="metrics"),),
         wildcards=PER_MODEL,
+        mem_mb=1500, gpu=1,  # peak 504 MB
     ),
     Stage(
         name="corrupt",
@@ -123,6 +134,7 @@ STAGES: tuple[Stage, ...] = (
                 "robustness.n_images", "robustness.corruptions"),
         deps=(str(paths.split_path("test")), str(paths.DATA_MANIFEST)),
         outs=(Out(str(paths.CORRUPTED_DIR), directory=True),),
+        mem_mb=3000, gpu=1,  # peak 422 MB; the paper study corrupts 6x the images
     ),
     Stage(
         name="robustness",
@@ -133,6 +145,7 @@ STAGES: tuple[Stage, ...] = (
         deps=(*_model_files(), str(paths.CORRUPTED_DIR), str(paths.split_path("test"))),
         outs=(Out(_metrics("robustness"), kind="metrics"),),
         wildcards=PER_MODEL,
+        mem_mb=3000, runtime=60, gpu=1,  # peak 416 MB, 26 s; as corrupt
     ),
     Stage(
         name="sensitivity",
@@ -143,6 +156,7 @@ STAGES: tuple[Stage, ...] = (
         deps=(*_model_files(), str(paths.split_path("test")), str(paths.split_path("probe"))),
         outs=(Out(_metrics("sensitivity"), kind="metrics"), Out(paths.SENSITIVITY_ARRAYS)),
         wildcards=PER_MODEL,
+        mem_mb=2000, runtime=60, gpu=1,  # peak 733 MB, 19 s
     ),
     Stage(
         name="linear",
@@ -153,6 +167,7 @@ STAGES: tuple[Stage, ...] = (
         deps=(),
         outs=(Out(str(paths.LINEAR_SWEEP)), Out(str(paths.LINEAR_SUMMARY))),
         threads_from_params=False,
+        mem_mb=1000,  # peak 359 MB, 19 s
     ),
     Stage(
         name="report",
@@ -169,6 +184,7 @@ STAGES: tuple[Stage, ...] = (
               Out(str(paths.FIGURES_DIR), cache=False, directory=True),
               Out(str(paths.REPORT_SUMMARY), kind="metrics", cache=False)),
         threads_from_params=False,
+        mem_mb=1500,  # peak 477 MB, 20 s
     ),
 )
 
