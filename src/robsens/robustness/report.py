@@ -21,6 +21,7 @@ import seaborn as sns
 from robsens.core.io import save_figure
 from robsens.core.stats import markdown_table, summarise, t_errorbar
 from robsens.report.claims import claim_markdown, role_rows
+from robsens.report.figures import figure_markdown
 from robsens.report.tables import load_metrics, model_order, with_roles
 from robsens.robustness.claims import GAIN, RARE, robustness_claims
 
@@ -156,15 +157,14 @@ def robustness_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         markdown_table(summary, COLUMNS, ["model", "method"]),
         "\nMean accuracy over severities 1-5 (and seeds), per corruption:\n",
         _pivot_markdown(by_corruption),
-        "\n![accuracy vs severity](figures/corrupted_accuracy.png)\n",
-        "![RFS vs noise level](figures/rfs.png)\n",
+        "", figure_markdown("corrupted_accuracy"), figure_markdown("rfs"),
     ]
     records = []
     if not clean.empty:
         points = plane_points(summary, clean, params)
         plane(points, fig_dir / "robustness_sensitivity_plane.png")
         records = robustness_claims(points)
-        text += ["![robustness-sensitivity plane](figures/robustness_sensitivity_plane.png)\n",
+        text += [figure_markdown("robustness_sensitivity_plane"),
                  "### Claims 1, 2 and 4\n",
                  *(claim_markdown(c, CLAIM_LABELS) for c in records)]
     metrics = {row["model"]: {c: row[c] for c in COLUMNS} for _, row in summary.iterrows()}
