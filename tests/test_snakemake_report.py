@@ -39,7 +39,8 @@ def test_report_has_every_figure_with_category_caption_and_provenance(small_stud
     # provenance: every rule with its code, every job's run time, the study's config
     rules = _script_var(html, "rules")
     assert {s.name for s in STAGES} <= rules.keys()
-    assert "python -m robsens report" in json.dumps(rules["report"])
+    assert "reports/figures" in rules["report"]["output"]
+    assert "src/robsens/report/figures.py" in rules["report"]["input"]  # its code files
     runtimes = re.search(r"var runtimes_spec = (\{.*?\});\s*</script>", html, re.S)
     assert runtimes and {s.name for s in STAGES} <= {
         v["rule"] for v in json.loads(runtimes.group(1))["data"]["values"]}
