@@ -2,10 +2,19 @@
 # declaration that dvc.yaml is generated from too. Code inputs are computed from the
 # import graph (robsens.pipeline.deps): editing a module reruns exactly the stages that
 # import it.
+#
+# `snakemake --lint` finds one thing in each generated rule, and it is deliberate
+# (tests/test_snakemake_report.py fails on any finding without such a line):
+# lint-justified: Specify a conda environment or container for each rule.
+#   All jobs run the same package in the project's one virtual environment (`./dev setup`,
+#   torch pinned, constraints.txt for the rest); per-rule environments would install torch
+#   eight times over and could drift away from the environment the tests run in.
+
 import json
 
 from robsens.pipeline.deps import code_files
 from robsens.pipeline.stages import STAGES
+from robsens.report.figures import BY_NAME as FIGURES
 
 
 def params_of(stage):
@@ -15,6 +24,23 @@ def params_of(stage):
         return json.dumps(stage.params_values(config, wildcards), sort_keys=True)
 
     return pick
+
+
+def declared(out):
+    """An output as Snakemake declares it; the report's figures go into `snakemake --report`,
+    each PNG under its category, with its caption (workflow/report/figure.rst reads it from
+    the rule's params)."""
+    if out.figures:
+        return report(directory(out.path), patterns=["{figure}.png"], caption="../report/figure.rst",
+                      category=lambda wildcards: FIGURES[wildcards.figure].category)
+    return directory(out.path) if out.directory else out.path
+
+
+def captions_of(stage):
+    """The captions of the figures a stage writes, for workflow/report/figure.rst."""
+    if any(out.figures for out in stage.outs):
+        return {"captions": {name: figure.caption for name, figure in FIGURES.items()}}
+    return {}
 
 
 def code_of(stage):
@@ -56,10 +82,11 @@ for stage in STAGES:
             deps=stage.deps,
             gathered=expand(stage.gather, model=MODELS, seed=SEEDS),
         output:
-            [directory(out.path) if out.directory else out.path for out in stage.outs],
+            [declared(out) for out in stage.outs],
         params:
             cfg=params_of(stage),
             command=command_of(stage),
+            **captions_of(stage),
         log:
             stage.log,
         benchmark:
@@ -71,3 +98,7 @@ for stage in STAGES:
             gpu=stage.gpu if USES_GPU else 0,
         shell:
             "{params.command} > {log} 2>&1"
+
+    # Generated rules cannot carry a docstring literal, so the stage's help becomes the
+    # docstring (`snakemake --list-rules` and the report show it).
+    getattr(rules, stage.name).rule.docstring = stage.help

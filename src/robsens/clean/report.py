@@ -13,6 +13,7 @@ import seaborn as sns
 
 from robsens.core.io import save_figure
 from robsens.core.stats import markdown_table, summarise, t_errorbar
+from robsens.report.figures import figure_markdown
 from robsens.report.tables import load_metrics, model_order
 
 CLEAN_COLUMNS = {"accuracy": "clean acc.", "rare_accuracy": "rare-class acc. (10-14)",
@@ -51,7 +52,7 @@ def clean_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         "5-9 it carries no information. The flip rates are the prediction-level counterpart of "
         "the context selectivity of the sensitivity section (claim 3), which refers here.\n\n"
         + markdown_table(summary, CLEAN_COLUMNS, ["model", "method"])
-        + "\n\n![per-class accuracy](figures/per_class_accuracy.png)\n"
+        + "\n\n" + figure_markdown("per_class_accuracy")
     )
     metrics = {row["model"]: {c: row[c] for c in CLEAN_COLUMNS} for _, row in summary.iterrows()}
     return text, {"clean": metrics}

@@ -13,6 +13,7 @@ import numpy as np
 from robsens.core.config import RARE_CLASSES
 from robsens.core.io import load_json, load_npz, save_figure
 from robsens.pipeline import paths
+from robsens.report.figures import figure_markdown
 
 
 def data_grid(split: dict[str, np.ndarray], per_class: int, path: Path) -> None:
@@ -50,6 +51,6 @@ def data_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         f"{params['data']['corner_fraction']}, corner size {params['data']['corner_size']} px at "
         f"{params['data']['corner_position']}; rare classes 10-14 make up {rare:.1%} of the test "
         "split. The probe split counts each centre digit once (its with-corner label).\n\n"
-        + "\n".join(lines) + "\n\n![examples](figures/data_grid.png)\n"
+        + "\n".join(lines) + "\n\n" + figure_markdown("data_grid")
     )
     return text, {"data": {"source": manifest["source"]}}

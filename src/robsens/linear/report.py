@@ -8,6 +8,7 @@ from robsens.core.io import load_json
 from robsens.linear.figures import FIGURES, make_linear_figures
 from robsens.linear.study import SUMMARY_JSON
 from robsens.pipeline import paths
+from robsens.report.figures import figure_markdown
 
 
 def _word(verdict: dict) -> str:
@@ -65,7 +66,7 @@ def _markdown(summary: dict) -> str:
         f"{summary['fits']} fits ({summary['fits_not_converged']} not converged).",
         "",
     ]
-    lines += [f"![{name}](figures/{name})" for name in FIGURES]
+    lines += [figure_markdown(name.removesuffix(".png")) for name in FIGURES]
     return "\n".join(lines) + "\n"
 
 

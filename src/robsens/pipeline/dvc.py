@@ -43,7 +43,10 @@ def dvc_stage(stage: Stage) -> dict[str, Any]:
     entry["params"] = [_dvc_wildcards(p, stage) for p in stage.params]
     for out in stage.outs:
         path = _dvc_wildcards(out.path, stage)
-        entry.setdefault(out.kind, []).append(path if out.cache else {path: {"cache": False}})
+        props: dict[str, Any] = {} if out.cache else {"cache": False}
+        if out.plot is not None:
+            props |= {"x": out.plot.x, "y": out.plot.y, "template": out.plot.template}
+        entry.setdefault(out.kind, []).append({path: props} if props else path)
     return entry
 
 

@@ -46,6 +46,8 @@ MODEL = f"{MODELS_DIR}/{RUN}/{MODEL_FILE}"
 HISTORY = f"{MODELS_DIR}/{RUN}/{HISTORY_FILE}"
 METRICS = f"{METRICS_DIR}/{RUN}/{{kind}}.json"
 SENSITIVITY_ARRAYS = f"{METRICS_DIR}/{RUN}/sensitivity_maps.npz"
+# Accuracy per corruption severity, as records for `dvc plots show`.
+ROBUSTNESS_CURVE = f"{METRICS_DIR}/{RUN}/robustness_curve.json"
 
 
 def fill(template: str, **wildcards: object) -> Path:

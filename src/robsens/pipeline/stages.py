@@ -20,6 +20,17 @@ PER_MODEL = ("model", "seed")  # the wildcards of a stage run once per model and
 
 
 @dataclass(frozen=True)
+class Plot:
+    """How ``dvc plots show`` draws a plots output: ``y`` against ``x``, fields of the
+    file's list of records (in a JSON file, the first list that has them). Each file is its
+    own plot, titled by its path (which names the model and seed)."""
+
+    x: str
+    y: str
+    template: str = "linear"
+
+
+@dataclass(frozen=True)
 class Out:
     """An output; ``kind`` says how DVC tracks it (outs, metrics or plots)."""
 
@@ -27,6 +38,14 @@ class Out:
     kind: str = "outs"
     cache: bool = True  # False: DVC records its hash but keeps it in git, not in its cache
     directory: bool = False
+    plot: Plot | None = None  # with kind="plots"
+    # A directory of the report's PNGs: `snakemake --report` shows each under the category
+    # and caption robsens.report.figures declares for it.
+    figures: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.plot is not None) != (self.kind == "plots"):
+            raise ValueError(f"{self.path}: a plots output needs a Plot, and only it has one")
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,10 @@ def _model_files() -> tuple[str, ...]:
     return (paths.MODEL, paths.HISTORY)
 
 
+# The training curves: history.json's per-epoch records.
+TRAINING_CURVE = Plot(x="epoch", y="val_accuracy")
+
+
 def _metrics(kind: str) -> str:
     return paths.METRICS.replace("{kind}", kind)
 
@@ -112,7 +135,7 @@ STAGES: tuple[Stage, ...] = (
                 "evaluate.batch_size"),
         deps=(str(paths.split_path("train")), str(paths.split_path("val")),
               str(paths.DATA_MANIFEST)),
-        outs=(Out(paths.MODEL), Out(paths.HISTORY)),
+        outs=(Out(paths.MODEL), Out(paths.HISTORY, kind="plots", plot=TRAINING_CURVE)),
         wildcards=PER_MODEL,
         mem_mb=2000, runtime=240, gpu=1,  # peak 530 MB, 81 s (adv_linf)
     ),
@@ -143,7 +166,9 @@ STAGES: tuple[Stage, ...] = (
         params=("reproducibility", "device", "threads", "robustness", "data.corner_size",
                 "data.corner_position"),
         deps=(*_model_files(), str(paths.CORRUPTED_DIR), str(paths.split_path("test"))),
-        outs=(Out(_metrics("robustness"), kind="metrics"),),
+        outs=(Out(_metrics("robustness"), kind="metrics"),
+              Out(paths.ROBUSTNESS_CURVE, kind="plots",
+                  plot=Plot(x="severity", y="accuracy"))),
         wildcards=PER_MODEL,
         mem_mb=3000, runtime=60, gpu=1,  # peak 416 MB, 26 s; as corrupt
     ),
@@ -181,7 +206,7 @@ STAGES: tuple[Stage, ...] = (
         gather=(_metrics("clean"), _metrics("robustness"), _metrics("sensitivity"),
                 paths.SENSITIVITY_ARRAYS),
         outs=(Out(str(paths.REPORT_MD), cache=False),
-              Out(str(paths.FIGURES_DIR), cache=False, directory=True),
+              Out(str(paths.FIGURES_DIR), cache=False, directory=True, figures=True),
               Out(str(paths.REPORT_SUMMARY), kind="metrics", cache=False)),
         threads_from_params=False,
         mem_mb=1500,  # peak 477 MB, 20 s

@@ -147,3 +147,13 @@ def robustness_metrics(
         cfg["seed"],
         cfg["batch_size"],
     )
+
+
+def severity_curve(metrics: Mapping[str, Any]) -> list[dict[str, float]]:
+    """Accuracy and rare-class accuracy per severity, unweighted means over corruptions: the
+    records ``dvc plots show`` draws as the model's robustness curve."""
+    accuracy = np.array(list(metrics["accuracy"].values()))  # corruptions x severities
+    rare = np.array(list(metrics["rare_accuracy"].values()))
+    return [{"severity": int(s), "accuracy": float(a), "rare_accuracy": float(r)}
+            for s, a, r in zip(metrics["severities"], accuracy.mean(axis=0), rare.mean(axis=0),
+                               strict=True)]

@@ -20,6 +20,7 @@ import seaborn as sns
 
 from robsens.core.io import save_figure
 from robsens.core.stats import markdown_table, summarise, t_errorbar
+from robsens.report.figures import figure_markdown
 from robsens.report.tables import load_metrics, model_order, with_roles
 from robsens.robustness.claims import RARE
 
@@ -154,11 +155,10 @@ def robustness_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         markdown_table(summary, COLUMNS, ["model", "method"]),
         "\nMean accuracy over severities 1-5 (and seeds), per corruption:\n",
         _pivot_markdown(by_corruption),
-        "\n![accuracy vs severity](figures/corrupted_accuracy.png)\n",
-        "![RFS vs noise level](figures/rfs.png)\n",
+        "", figure_markdown("corrupted_accuracy"), figure_markdown("rfs"),
     ]
     if not clean.empty:
         plane(plane_points(summary, clean, params), fig_dir / "robustness_sensitivity_plane.png")
-        text.append("![robustness-sensitivity plane](figures/robustness_sensitivity_plane.png)\n")
+        text.append(figure_markdown("robustness_sensitivity_plane"))
     metrics = {row["model"]: {c: row[c] for c in COLUMNS} for _, row in summary.iterrows()}
     return "\n".join(text), {"robustness": metrics}

@@ -20,6 +20,7 @@ import seaborn as sns
 from robsens.core.io import load_npz, save_figure
 from robsens.core.stats import markdown_table, summarise
 from robsens.pipeline import paths
+from robsens.report.figures import figure_markdown
 from robsens.report.tables import load_metrics, model_order, with_roles
 from robsens.sensitivity.maps import CONTEXTS
 
@@ -168,9 +169,8 @@ def sensitivity_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         markdown_table(summary, COLUMNS, ["model", "method"]),
         "\nThe paired-probe flip rates, the same question asked of the predictions, are in the "
         "clean-evaluation table above.\n",
-        "\n![example maps](figures/sensitivity_examples.png)\n",
-        "![corner sensitivity by context](figures/corner_sensitivity_by_context.png)\n",
-        "![utility vs sensitivity](figures/utility_vs_sensitivity.png)\n",
+        "", *(figure_markdown(name) for name in
+              ("sensitivity_examples", "corner_sensitivity_by_context", "utility_vs_sensitivity")),
     ]
     metrics = {row["model"]: {c: row[c] for c in METRICS} for _, row in summary.iterrows()}
     return "\n".join(text), {"sensitivity": metrics}

@@ -1,0 +1,73 @@
+"""Every figure of the report with its category and caption: their one declaration.
+
+results.md prints each caption under its figure (:func:`figure_markdown`), and
+``snakemake --report`` files each PNG of ``reports/figures`` under its category with the same
+caption (``workflow/rules/pipeline.smk`` reads :data:`FIGURES`). This module imports
+nothing heavy: the Snakefile imports it, and only the report stage's sections depend on it,
+so editing a caption reruns the report and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A PNG the report stage writes into ``reports/figures``; the caption is plain text (it
+    is read as Markdown in results.md and as reStructuredText in Snakemake's report)."""
+
+    name: str  # file name without ".png"
+    category: str
+    caption: str
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.png"
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure("data_grid", "Data",
+           "Test examples per centre digit, without and with a corner digit; a corner digit "
+           "under centre digits 0-4 makes the rare classes 10-14."),
+    Figure("per_class_accuracy", "Clean evaluation",
+           "Clean test accuracy per class and model (mean and interval over seeds); the "
+           "shaded classes 10-14 are the rare ones."),
+    Figure("corrupted_accuracy", "Robustness",
+           "Accuracy against corruption severity, one panel per corruption (severity 0: clean "
+           "accuracy), mean and interval over seeds."),
+    Figure("rfs", "Robustness",
+           "Relative foreground sensitivity against the std of the Gaussian noise put on one "
+           "region; above 0 the model relies on the centre digit more than on the corner."),
+    Figure("robustness_sensitivity_plane", "Robustness",
+           "Each model placed by its mean corrupted accuracy (robustness) and its clean "
+           "rare-class accuracy (sensitivity to the corner digit where it decides the label)."),
+    Figure("sensitivity_examples", "Sensitivity",
+           "Utility and sensitivity maps of example test images for each model (first seed)."),
+    Figure("corner_sensitivity_by_context", "Sensitivity",
+           "Corner sensitivity of the embedding under centre digits 0-4 (the corner decides the "
+           "label) and 5-9 (it carries no information), per model."),
+    Figure("utility_vs_sensitivity", "Sensitivity",
+           "Utility against sensitivity of the image patches, per model (log scales): aligned "
+           "models are sensitive where the loss cares."),
+    Figure("linear_reliance", "Linear study",
+           "Population optimum of the linear study: spurious reliance against the relative "
+           "attack budget (gaps where the core weight is zero)."),
+    Figure("linear_phase_linf", "Linear study",
+           "Phase diagram of the L-infinity population optimum over the attack budget and the "
+           "spurious-to-core noise ratio."),
+    Figure("linear_shift_mse", "Linear study",
+           "Test MSE after a shift of the spurious correlation against the attack budget: "
+           "population optimum (lines) and finite-sample fits (dots)."),
+    Figure("linear_population_vs_finite", "Linear study",
+           "Spurious weight norm of the population optimum against finite-sample adversarial "
+           "training, per training-set size."),
+)
+
+BY_NAME = {figure.name: figure for figure in FIGURES}
+
+
+def figure_markdown(name: str) -> str:
+    """The figure as results.md shows it: the image, then its caption."""
+    figure = BY_NAME[name]
+    return f"![{figure.name}](figures/{figure.file})\n\n*{figure.caption}*\n"

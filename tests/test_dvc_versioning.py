@@ -1,0 +1,81 @@
+"""DVC as versioning: `dvc plots show` draws the training and robustness curves, and a study
+pushed to the default remote comes back byte for byte in a fresh clone, with nothing to
+recompute."""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+from pathlib import Path
+
+import pytest
+
+from robsens.pipeline import paths
+from robsens.pipeline.stages import STAGES
+from tests.conftest import ROOT, make_project, run, tiny_params
+
+
+def test_plots_show_draws_training_and_robustness_curves(small_study: Path,
+                                                         tmp_path: Path) -> None:
+    run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], small_study)
+    html = (tmp_path / "plots/index.html").read_text()
+    plotted = [out for stage in STAGES for out in stage.outs if out.plot]
+    assert {out.path for out in plotted} == {paths.HISTORY, paths.ROBUSTNESS_CURVE}
+    for model in ("erm", "fcl"):
+        for out in plotted:
+            path = paths.fill(out.path, model=model, seed=0).as_posix()
+            assert f'"{path}"' in html, f"{path} not plotted"  # each file is one plot
+    for field in ("epoch", "val_accuracy", "severity", "accuracy"):
+        assert f'"field": "{field}"' in html, field
+    assert "DVC failed to load" not in html
+
+
+def test_default_remote_is_outside_the_project() -> None:
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".dvc/config")
+    remote = config["core"]["remote"]
+    url = config[f"'remote \"{remote}\"'"]["url"]
+    assert (ROOT / ".dvc" / url).resolve().parent == ROOT.parent  # a sibling of the project
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory) -> Path:
+    """A one-model study built by Snakemake, committed to git and pushed to the default
+    remote (the directory beside the project)."""
+    params = tiny_params()
+    params["models"] = {"erm": params["models"]["erm"]}
+    params["mlflow"]["experiment"] = "robsens-remote"
+    project = make_project(tmp_path_factory.mktemp("remote") / "project", params)
+    shutil.copy2(ROOT / ".gitignore", project / ".gitignore")
+    run(["snakemake", "--cores", "2"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-q", "-m", "tiny study"], project)
+    run(["dvc", "push"], project)
+    return project
+
+
+def _outputs(project: Path) -> dict[str, bytes]:
+    """Every file DVC tracks (cached or in git), by path."""
+    tracked = {}
+    for base in ("data", "results", "reports"):
+        for f in (project / base).rglob("*"):
+            if f.is_file() and not (base == "results" and "checkpoints" in f.parts):
+                tracked[f.relative_to(project).as_posix()] = f.read_bytes()
+    return tracked
+
+
+def test_clone_pulls_every_output_and_recomputes_nothing(pushed: Path) -> None:
+    assert (pushed.parent / "robsens-dvc-store/files/md5").is_dir()
+    clone = pushed.parent / "clone"
+    run(["git", "clone", "-q", str(pushed), str(clone)], pushed.parent)
+    assert not (clone / "results").exists()
+    run(["dvc", "pull"], clone)
+    assert _outputs(clone) == _outputs(pushed)
+    assert "up to date" in run(["dvc", "status"], clone).stdout
+    # Pulled files get new mtimes in no particular order: `--touch` tells Snakemake they are
+    # current (recomputing nothing), then it finds nothing to do and runs no job.
+    run(["snakemake", "--touch", "--cores", "1"], clone)
+    out = run(["snakemake", "-n"], clone)
+    assert "Nothing to be done" in out.stdout + out.stderr, out.stdout
+    assert not (clone / paths.LOGS_DIR).exists()
+    assert _outputs(clone) == _outputs(pushed)
