@@ -50,7 +50,7 @@ TINY_HOOKS.append(_tiny_robustness)
 
 def _tiny_sensitivity(params: dict) -> None:
     params["sensitivity"].update(n_test=40, n_probe=100, n_examples=2, patch=7, n_probes=4)
-    params["sensitivity"]["bench"].update(n_images=40, n_naive=2)
+    params["sensitivity"]["bench"].update(n_images=40)
 
 
 TINY_HOOKS.append(_tiny_sensitivity)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -30,6 +31,29 @@ def _schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
+@cache
+def _validator() -> jsonschema.Validator:
+    """The params schema, compiled once per process."""
+    return jsonschema.Draft202012Validator(_schema())
+
+
+def _checked_dir() -> Path:
+    """Where :func:`validate_params` records the hyperparameter sets it has accepted."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "robsens" / "valid-hparams"
+
+
+def _hparams_key(models: Mapping[str, Any]) -> str:
+    """The ``models`` section with the source of the method registry and the validator (every
+    module they import): the same key can only be accepted again."""
+    # Validation only: no stage's code dependency (see validate_params).
+    from robsens.pipeline.deps import source_digest  # robsens: not-a-dependency
+
+    blob = json.dumps(models, sort_keys=True, default=str).encode()
+    digest = source_digest("robsens.core.config", "robsens.methods")
+    return hashlib.sha256(blob + digest.encode()).hexdigest()
+
+
 def _key_path(path: Any) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
@@ -49,12 +73,20 @@ def _first_error(validator: jsonschema.Validator, instance: Any, prefix: str) ->
 
 
 def validate_params(params: Mapping[str, Any]) -> None:
-    """Check the schema, then each model's hyperparameters against its method's schema."""
+    """Check the schema, then each model's hyperparameters against its method's schema.
+
+    The method registry imports torch (a second per process). A ``models`` section once
+    accepted is recorded under a key that covers it and the registry's source, so that the
+    Snakefile and the stages that need no torch (and any later job) skip that import.
+    """
+    _first_error(_validator(), params, "")
+    stamp = _checked_dir() / _hparams_key(params["models"])
+    if stamp.exists():
+        return
     # Lazy (the registry imports torch), and no code dependency of any stage: validating can
     # reject a run but never changes an output.
     from robsens.methods import METHODS  # robsens: not-a-dependency
 
-    _first_error(jsonschema.Draft202012Validator(_schema()), params, "")
     for name, entry in params["models"].items():
         method = entry["method"]
         if method not in METHODS:
@@ -65,6 +97,11 @@ def validate_params(params: Mapping[str, Any]) -> None:
         hp_schema = {"type": "object", "additionalProperties": False, **METHODS[method].HPARAMS}
         hp_schema["properties"] = {"method": {"type": "string"}, **hp_schema.get("properties", {})}
         _first_error(jsonschema.Draft202012Validator(hp_schema), dict(entry), f"models.{name}")
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+    except OSError:  # a read-only home: validate again next time
+        pass
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
