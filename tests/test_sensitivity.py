@@ -9,7 +9,7 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from robsens.bench.maps import naive_maps, run_benchmark
+from robsens.bench.maps import run_benchmark
 from robsens.blocks.attribution import (
     gradient_utility,
     patch_masks,
@@ -23,7 +23,7 @@ from robsens.data.regions import region_masks
 from robsens.sensitivity.maps import MapSettings, Plan, corner_scores, evaluate, rank_alignment
 
 from .conftest import ROOT
-from .reference import exact_gradient_sensitivity
+from .reference import exact_gradient_sensitivity, naive_maps
 
 SETTINGS = MapSettings(
     patch=7, reduce="sum", perturbation="mask", strength=0.0, n_probes=4, chunk_size=64
@@ -157,7 +157,7 @@ def test_plan_from_params_gives_the_corner_its_own_perturbation() -> None:
     )
 
 
-def test_benchmark_reference_computes_the_same_maps() -> None:
+def test_batched_maps_match_a_naive_loop() -> None:
     torch.manual_seed(0)
     model = CornerNet([4], embed_dim=8, num_classes=15).eval()
     x, y = torch.rand(3, 1, 28, 28), torch.randint(0, 15, (3,))
@@ -171,5 +171,12 @@ def test_benchmark_reference_computes_the_same_maps() -> None:
     torch.testing.assert_close(naive["sensitivity_perturbation"], sensitivity)
     torch.testing.assert_close(naive["utility_px"], gradient_utility(model, x, y))
     torch.testing.assert_close(naive["sensitivity_px"], exact_gradient_sensitivity(model, x))
-    result = run_benchmark(model, 6, 2, MapSettings(14, "sum", "mask", 0.0, 2, 64), seed=0)
-    assert result["speedup"] > 0 and result["n_naive"] == 2
+
+def test_maps_benchmark_floor_counts_every_pass() -> None:
+    model = CornerNet([4], embed_dim=8, num_classes=15).eval()
+    s = MapSettings(14, "sum", "mask", 0.0, 2, 64)
+    t = run_benchmark(model, 6, s, seed=0, rounds=1)
+    backward = t["pair"] - t["graph_forward"]
+    assert t["n_patches"] == 4
+    assert t["floor"] == t["pair"] + t["graph_forward"] + 2 * backward + 5 * t["forward"]
+    assert t["maps"] > 0

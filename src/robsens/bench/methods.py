@@ -1,8 +1,18 @@
-"""Per-step training time of every method on the default model and batch, in one run.
+"""Per-step training time of every method on the default model and batch, beside its floor.
 
-Prints the median step time of each ``models:`` entry and its ratio to ERM's. The methods
-are timed round-robin (one step of each per round), so machine drift hits all of them alike
-and the ratios, which are what transfer across machines, stay steady.
+Prints the median step time of each ``models:`` entry, its ratio to ERM's, and the floor its
+objective implies, built from passes of the same model on the same batch timed in the same
+rounds: a forward (with its graph), a forward with the input gradient only (no weight
+gradients), and a forward, full backward and optimiser step (what ERM needs). By role:
+
+- baseline and noise curve: one forward-backward pair;
+- adversarial curve: ``steps`` input-gradient pairs (the PGD attack), then one pair;
+- FCL and its ablation: the forward, the input gradient of the utility, two view forwards
+  and one backward through the three batch-sized graphs, i.e. input-gradient pair + 3 pairs
+  - 1 forward (plus FCL's feature selection, timed apart as "views").
+
+Everything is timed round-robin (one step of each per round), so machine drift hits all
+alike and the ratios, which are what transfer across machines, stay steady.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import time
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from robsens.blocks.model import build_model
 from robsens.core.config import NUM_CLASSES
@@ -19,6 +30,7 @@ from robsens.core.runtime import make_deterministic, resolve_device
 from robsens.methods import METHODS, model_roles
 
 WARMUP, ROUNDS = 3, 30
+FCL_OVER_ERM_TARGET = 3.5
 
 
 def make_step(params: dict, model_name: str, x: torch.Tensor, y: torch.Tensor
@@ -69,19 +81,91 @@ def round_robin(steps: dict[str, Callable[[], float]], warmup: int, rounds: int
     return times
 
 
+def _timer(fn: Callable[[], object], device: torch.device) -> Callable[[], float]:
+    def timed() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        tic = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - tic
+
+    return timed
+
+
+def passes(params: dict, x: torch.Tensor, y: torch.Tensor) -> dict[str, Callable[[], float]]:
+    """Timed closures of the passes the floors are built from (see the module doc)."""
+    model = build_model(params["model"], NUM_CLASSES).to(x.device)
+    opt = torch.optim.Adam(model.parameters(), lr=params["train"]["lr"])
+
+    def forward() -> None:
+        F.cross_entropy(model(x), y)
+
+    def input_gradient() -> None:
+        xr = x.detach().requires_grad_(True)
+        torch.autograd.grad(F.cross_entropy(model(xr), y, reduction="sum"), xr)
+
+    def pair() -> None:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return {f"pass:{name}": _timer(fn, x.device) for name, fn in
+            (("forward", forward), ("input_gradient", input_gradient), ("pair", pair))}
+
+
+def views_step(params: dict, name: str, x: torch.Tensor) -> Callable[[], float]:
+    """FCL's feature selection and views alone (utility, H and L, perturbed copies)."""
+    method = METHODS[params["models"][name]["method"]](
+        build_model(params["model"], NUM_CLASSES).to(x.device), params["models"][name])
+    g = torch.Generator(device=x.device).manual_seed(0)
+    grad = torch.randn(x.shape, generator=g, device=x.device)
+    return _timer(lambda: method.views(x, grad, g), x.device)
+
+
+def floor(role: str, hparams: dict, t: dict[str, float]) -> tuple[float, str]:
+    """The floor of one step of a method with ``role``, and how it is made up."""
+    fwd, bx, pair = t["pass:forward"], t["pass:input_gradient"], t["pass:pair"]
+    if role == "adversarial_curve":
+        return hparams["steps"] * bx + pair, f"{hparams['steps']} x input-grad pair + 1 pair"
+    if role in ("fcl", "ablation"):
+        return bx + 3 * pair - fwd + t["views"], "input-grad pair + 3 pairs - 1 fwd + views"
+    return pair, "1 pair"
+
+
 def run(params: dict) -> None:
     make_deterministic(0, params["threads"])
     device = resolve_device(params["device"])
     bs = params["train"]["batch_size"]
     x, y = random_batch(params, device)
+    roles = model_roles(params)
     steps = {name: make_step(params, name, x, y) for name in params["models"]}
+    steps.update(passes(params, x, y))
+    fcl = next((m for m, r in roles.items() if r.role == "fcl"), None)
+    if fcl is not None:
+        steps["views"] = views_step(params, fcl, x)
     median = {name: statistics.median(t)
               for name, t in round_robin(steps, WARMUP, ROUNDS).items()}
-    baseline = next((m for m, r in model_roles(params).items() if r.role == "baseline"), None)
+    baseline = next((m for m, r in roles.items() if r.role == "baseline"), None)
     base = median.get(baseline)
     print(f"device {device}, threads {params['threads']}, batch {bs}, "
           f"median of {ROUNDS} round-robin steps")
-    print(f"{'model':<14}{'method':<12}{'ms/step':>10}{'x ' + str(baseline):>12}")
-    for name, sec in median.items():
-        ratio = f"{sec / base:12.2f}" if base else "         n/a"
-        print(f"{name:<14}{params['models'][name]['method']:<12}{sec * 1e3:10.2f}{ratio}")
+    fwd, bx, pair = (median[f"pass:{k}"] for k in ("forward", "input_gradient", "pair"))
+    print(f"passes (ms): forward {fwd * 1e3:.2f}, forward + input gradient {bx * 1e3:.2f}, "
+          f"forward + backward + optimiser step (pair) {pair * 1e3:.2f}"
+          + (f", FCL views {median['views'] * 1e3:.2f}" if fcl else ""))
+    print(f"{'model':<14}{'method':<12}{'ms/step':>10}{'x ' + str(baseline):>10}"
+          f"{'floor ms':>10}{'step/floor':>12}  floor")
+    for name in params["models"]:
+        sec = median[name]
+        low, how = floor(roles[name].role, params["models"][name], median)
+        ratio = f"{sec / base:10.2f}" if base else "       n/a"
+        print(f"{name:<14}{params['models'][name]['method']:<12}{sec * 1e3:10.2f}{ratio}"
+              f"{low * 1e3:10.2f}{sec / low:12.2f}  {how}")
+    if fcl is not None and base:
+        ratio = median[fcl] / base
+        verdict = "met" if ratio <= FCL_OVER_ERM_TARGET else "NOT met"
+        print(f"FCL / ERM step: {ratio:.2f} (target <= {FCL_OVER_ERM_TARGET}: {verdict}; "
+              f"floor / ERM floor {floor('fcl', {}, median)[0] / pair:.2f})")

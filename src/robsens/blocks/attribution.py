@@ -52,8 +52,9 @@ def patch_reduce(maps: torch.Tensor, patch: int, reduce: str) -> torch.Tensor:
 
 def patches_to_pixels(patch_values: torch.Tensor, patch: int, side: int) -> torch.Tensor:
     """Patch values or masks (B, P) -> pixel maps (B, 1, side, side), the inverse layout."""
-    grid = patch_values.view(-1, 1, side // patch, side // patch)
-    return grid.repeat_interleave(patch, dim=-2).repeat_interleave(patch, dim=-1)
+    n = side // patch
+    grid = patch_values.reshape(-1, 1, n, 1, n, 1)  # one copy (expand), not two
+    return grid.expand(-1, 1, n, patch, n, patch).reshape(-1, 1, side, side)
 
 
 def patch_masks(side: int, patch: int, device: torch.device | str) -> torch.Tensor:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -32,6 +33,29 @@ def _schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
+@cache
+def _validator() -> jsonschema.Validator:
+    """The params schema, compiled once per process."""
+    return jsonschema.Draft202012Validator(_schema())
+
+
+def _checked_dir() -> Path:
+    """Where :func:`validate_params` records the hyperparameter sets it has accepted."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "robsens" / "valid-hparams"
+
+
+def _hparams_key(models: Mapping[str, Any]) -> str:
+    """The ``models`` section with the source of the method registry and the validator (every
+    module they import): the same key can only be accepted again."""
+    # Validation only: no stage's code dependency (see validate_params).
+    from robsens.pipeline.deps import source_digest  # robsens: not-a-dependency
+
+    blob = json.dumps(models, sort_keys=True, default=str).encode()
+    digest = source_digest("robsens.core.config", "robsens.methods")
+    return hashlib.sha256(blob + digest.encode()).hexdigest()
+
+
 def _key_path(path: Any) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
@@ -51,13 +75,36 @@ def _first_error(validator: jsonschema.Validator, instance: Any, prefix: str) ->
 
 
 def validate_params(params: Mapping[str, Any]) -> None:
-    """Check the schema, then each model's hyperparameters against its method's schema, then
-    that a ``device: cuda`` has a GPU here (a :class:`UserError` before any job runs)."""
+    """Check the schema; then what needs the method registry (each model's hyperparameters
+    against its method's schema, the claims' roles); then that a ``device: cuda`` has a GPU
+    here (a :class:`UserError` before any job runs).
+
+    The method registry imports torch (a second per process). The part it checks, once
+    accepted, is recorded under a key that covers it and the registry's source, so that the
+    Snakefile and the stages that need no torch (and any later job) skip that import.
+    """
+    _first_error(_validator(), params, "")
+    stamp = _checked_dir() / _hparams_key({"models": params["models"],
+                                           "claims": params["claims"]["endpoints"]})
+    if not stamp.exists():
+        _check_with_registry(params)
+        try:
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            stamp.touch()
+        except OSError:  # a read-only home: validate again next time
+            pass
+    if params["device"] == "cuda":
+        # Only when CUDA is asked for: torch tells whether a GPU is there.
+        from robsens.core.runtime import check_device  # robsens: not-a-dependency
+
+        check_device("cuda")
+
+
+def _check_with_registry(params: Mapping[str, Any]) -> None:
     # Lazy (the registry imports torch), and no code dependency of any stage: validating can
     # reject a run but never changes an output.
     from robsens.methods import METHODS, ROLES  # robsens: not-a-dependency
 
-    _first_error(jsonschema.Draft202012Validator(_schema()), params, "")
     for name, entry in params["models"].items():
         method = entry["method"]
         if method not in METHODS:
@@ -69,11 +116,6 @@ def validate_params(params: Mapping[str, Any]) -> None:
         hp_schema["properties"] = {"method": {"type": "string"}, **hp_schema.get("properties", {})}
         _first_error(jsonschema.Draft202012Validator(hp_schema), dict(entry), f"models.{name}")
     _check_claims(params["claims"]["endpoints"], ROLES)
-    if params["device"] == "cuda":
-        # Only when CUDA is asked for: torch tells whether a GPU is there.
-        from robsens.core.runtime import check_device  # robsens: not-a-dependency
-
-        check_device("cuda")
 
 
 def _check_claims(endpoints: Mapping[str, Any], roles: Mapping[str, str]) -> None:

@@ -17,10 +17,11 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
+if TYPE_CHECKING:  # numpy and torch load only when a job saves or loads arrays (startup cost)
+    import numpy as np
+    import torch
 
 from robsens.core.errors import reading, writing
 
@@ -66,11 +67,15 @@ def save_text(path: str | Path, text: str) -> None:
 
 def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
     """Compressed ``.npz``; written through a file object so numpy keeps our name."""
+    import numpy as np
+
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
 
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    import numpy as np
+
     with reading(path), np.load(path) as data:
         return {k: data[k] for k in data.files}
 
@@ -78,12 +83,16 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
 def save_torch(path: str | Path, obj: Any) -> None:
     """Through a file object: torch then names the archive's folder ``archive`` instead of
     after the (random) temporary file, so the same tensors give the same bytes."""
+    import torch
+
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         torch.save(obj, fh)
 
 
 def load_torch(path: str | Path, device: torch.device | str = "cpu") -> Any:
     """Tensors, numbers, strings and containers only (``weights_only``): never code."""
+    import torch
+
     with reading(path):
         return torch.load(path, map_location=device, weights_only=True)
 

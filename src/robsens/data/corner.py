@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from robsens.core.config import NUM_CLASSES, ParamsError
 from robsens.core.errors import reading
 from robsens.core.io import file_md5, save_json, save_npz
-from robsens.data import mnist, synthetic
 from robsens.data.regions import CENTRE_BOX, corner_slices
 from robsens.pipeline import paths
 
@@ -45,6 +44,9 @@ def paste(centre: np.ndarray, corner: np.ndarray, data_cfg: dict) -> np.ndarray:
 
 def digit_pools(data_cfg: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Disjoint train-side and test-side pools of (uint8 images, labels) from the source."""
+    # Here, not at the top: the stages that only load the splits skip matplotlib and PIL.
+    from robsens.data import mnist, synthetic
+
     n_train_side = data_cfg["n_train"] + data_cfg["n_val"] + data_cfg["corner_pool"]
     n_test_side = data_cfg["n_test"] + data_cfg["n_probe"] + data_cfg["corner_pool"]
     seed = data_cfg["seed"]
