@@ -11,10 +11,12 @@ The report stage ends here (best effort; the report is on disk first), and so do
   artifacts). Done once here rather than in each per-model job: MLflow's import and store
   cost a job about 2.5 s and the model export 2.7 s more, paid once in this process;
 - the pipeline-level run (``stage: pipeline``) holds the report (results.md, summary.json,
-  figures/), its numbers as metrics and the evaluation params; the model runs and the
-  linear study's run are nested under it (``mlflow.parentRunId``) and listed with links in
-  its description. Its run key is the report's digest: rerunning a pipeline that changes
-  nothing, or syncing, updates that run instead of adding one.
+  figures/), its numbers as metrics and the evaluation params; its description links the
+  model runs and the linear study's run, and each of them names it in the tag
+  ``robsens.pipeline_run``. Linked, not nested: MLflow's runs table folds nested runs
+  under their parent, which would hide the training runs it is meant to show. Its run key
+  is the report's digest: rerunning a pipeline that changes nothing, or syncing, updates
+  that run instead of adding one.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from robsens.linear.tracking import linear_run_key
 from robsens.pipeline import paths
 from robsens.training.tracking import log_datasets, log_training
 
+PIPELINE_RUN = "robsens.pipeline_run"  # on a model run: the latest pipeline run made from it
 MODEL_MD5 = "robsens.model_md5"  # the model.pt the run's logged MLflow model was made from
 EVALUATION_PARAMS = ("evaluate", "robustness", "sensitivity", "report", "seeds", "device",
                      "threads", "reproducibility")
@@ -82,9 +85,9 @@ def log_model(uri: str, run, model_path: Path) -> None:
 
 def complete_model_run(client, uri: str, run, model_dir: Path, parent_id: str | None) -> None:
     """Add what the training job does not log: the model, the evaluation data, the
-    evaluation metrics files; nest the run under the pipeline run."""
+    evaluation metrics files; link the run to the pipeline run."""
     run_id = run.info.run_id
-    tags = {} if parent_id is None else {"mlflow.parentRunId": parent_id}
+    tags = {} if parent_id is None else {PIPELINE_RUN: parent_id}
     md5 = file_md5(model_dir / paths.MODEL_FILE)
     if run.data.tags.get(MODEL_MD5) != md5:
         log_model(uri, run, model_dir / paths.MODEL_FILE)
@@ -119,7 +122,7 @@ def log_pipeline_run(client, exp_id: str, params: Mapping[str, Any], run, key: s
                       for c in children)
     note = ("The report of one pipeline run: `results.md`, `summary.json` and `figures/` "
             "under Artifacts, its numbers as metrics, the evaluation params as params. "
-            f"The runs it was made from (nested below it in the runs table):\n\n{links}\n")
+            f"The runs it was made from:\n\n{links}\n")
     evaluation = {k: params[k] for k in EVALUATION_PARAMS} | {
         "models": ",".join(params["models"])}
     log_new_params(client, run, evaluation,
@@ -129,7 +132,8 @@ def log_pipeline_run(client, exp_id: str, params: Mapping[str, Any], run, key: s
                 current=run.data.metrics)
     for path in (paths.REPORT_MD, paths.REPORT_SUMMARY):
         client.log_artifact(run_id, str(path))
-    client.log_artifacts(run_id, str(paths.FIGURES_DIR), paths.FIGURES_DIR.name)
+    for figure in sorted(paths.FIGURES_DIR.glob("[!.]*")):  # not Snakemake's marker file
+        client.log_artifact(run_id, str(figure), paths.FIGURES_DIR.name)
     client.set_terminated(run_id)
     return run_id
 
@@ -163,7 +167,7 @@ def publish(params: Mapping[str, Any]) -> int:
     for model_dir, identity in model_dirs:
         complete_model_run(client, uri, runs[identity], model_dir, parent)
     if parent is not None and linear_run_key(params) in runs:
-        client.set_tag(runs[linear_run_key(params)].info.run_id, "mlflow.parentRunId", parent)
+        client.set_tag(runs[linear_run_key(params)].info.run_id, PIPELINE_RUN, parent)
     return synced
 
 
