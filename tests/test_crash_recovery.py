@@ -117,7 +117,8 @@ def test_killed_pipeline_resumes_and_matches_an_uninterrupted_run(tmp_path: Path
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name(params["mlflow"]["experiment"])
     keys = [r.data.tags["robsens.run_key"] for r in client.search_runs([exp.experiment_id])]
-    assert len(keys) == len(set(keys)) == len(params["models"]) + 1  # + the linear study
+    # + the linear study and the pipeline run
+    assert len(keys) == len(set(keys)) == len(params["models"]) + 2
     print(f"killed + recovered {recovered_s:.0f} s; "
           f"interrupted trainings {interrupted}; {len(kept)} finished outputs kept")
 

@@ -1,4 +1,5 @@
-"""Reruns update the MLflow runs they logged: one run per trained model, one point per step.
+"""Reruns update the MLflow runs they logged: one run per trained model, one pipeline run
+per distinct report, one point per step.
 
 The small study, built through Snakemake against a real MLflow server (the shared fixture),
 runs again with ``--forceall``, then once more with ``dvc repro -f``; the runs are counted
@@ -43,9 +44,11 @@ def test_forced_reruns_update_the_same_runs(small_study: Path, mlflow_server: st
                                               "max_results": 1000})["runs"]
     training = [r for r in runs if "model" in tags_of(r)]
     linear = [r for r in runs if tags_of(r).get("stage") == "linear"]
+    pipeline = [r for r in runs if tags_of(r).get("stage") == "pipeline"]
     assert len(training) == len(params["models"]) * len(params["seeds"]), \
         sorted(tags_of(r)["robsens.run_key"] for r in training)
-    assert len(linear) == 1 and len(runs) == len(training) + 1
+    # the same report: the pipeline run of the first build is updated, not duplicated
+    assert len(linear) == len(pipeline) == 1 and len(runs) == len(training) + 2
     keys = [tags_of(r)["robsens.run_key"] for r in runs]
     assert len(set(keys)) == len(keys)
 
@@ -59,8 +62,9 @@ def test_forced_reruns_update_the_same_runs(small_study: Path, mlflow_server: st
                     "sensitivity.alignment_gradient"):
             assert history(mlflow_server, run_id, key) == [0], key
         files = rest(mlflow_server, "artifacts/list", query=f"run_id={run_id}")["files"]
-        assert {"model.pt", "history.json", "clean.json", "robustness.json",
+        assert {"history.json", "clean.json", "robustness.json",
                 "sensitivity.json"} <= {f["path"] for f in files}
+        assert len(r["inputs"]["dataset_inputs"]) == 4
 
     (study,) = linear
     for m in study["data"]["metrics"]:

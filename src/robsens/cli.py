@@ -21,7 +21,7 @@ from robsens.pipeline.stages import STAGES, producer
 # name -> (module with run(params, args) and optional add_arguments(parser), help)
 TOOLS: dict[str, tuple[str, str]] = {
     "validate": ("robsens.core.config", "validate the params file against the schema"),
-    "mlflow": ("robsens.training.tracking", "init: create the MLflow experiment; sync: log "
+    "mlflow": ("robsens.report.tracking", "init: create the MLflow experiment; sync: log "
                "results on disk that MLflow misses"),
     "bench": ("robsens.bench", "speed benchmarks (print timings and ratios)"),
     "pipeline": ("robsens.pipeline.commands", "files generated from the stage table: dvc.yaml, "

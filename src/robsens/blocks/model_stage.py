@@ -1,7 +1,8 @@
-"""The frame every per-model evaluation stage shares: load, compute, save, log.
+"""The frame every per-model evaluation stage shares: load, compute, save.
 
-Metrics reach the disk first (atomically) and MLflow second, on a best-effort basis, so a
-dead tracking backend never loses a result.
+The metrics go to disk only. The report stage adds them to the model's MLflow run, once
+per pipeline run, so no per-model job pays for importing MLflow and opening its store
+(about 2.5 s each, more than most evaluations take).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from robsens.blocks.model import load_trained
 from robsens.core.config import check_model
 from robsens.core.io import load_json, save_json
 from robsens.core.runtime import make_deterministic, resolve_device
-from robsens.core.tracking import best_effort, log_results
 from robsens.pipeline import paths
 
 Compute = Callable[[torch.nn.Module, torch.device], dict[str, Any]]
@@ -24,7 +24,7 @@ Compute = Callable[[torch.nn.Module, torch.device], dict[str, Any]]
 
 def run_model_stage(params: dict, args: argparse.Namespace, kind: str,
                     compute: Compute) -> dict[str, Any]:
-    """Evaluate ``args.model``/``args.seed`` with ``compute``; write ``<kind>.json`` and log it."""
+    """Evaluate ``args.model``/``args.seed`` with ``compute``; write ``<kind>.json``."""
     check_model(params, args.model)
     make_deterministic(args.seed, params["threads"])
     device = resolve_device(params["device"])
@@ -32,7 +32,5 @@ def run_model_stage(params: dict, args: argparse.Namespace, kind: str,
     history = load_json(paths.fill(paths.HISTORY, model=args.model, seed=args.seed))
     metrics = {"model": args.model, "method": history["method"], "seed": args.seed,
                **compute(model, device)}
-    out = paths.metrics_path(args.model, args.seed, kind)
-    save_json(out, metrics)
-    best_effort("logging", lambda: log_results(params, history["identity"], out, kind))
+    save_json(paths.metrics_path(args.model, args.seed, kind), metrics)
     return metrics

@@ -3,11 +3,14 @@
 Every stage first writes its results to disk (atomically), then logs them here on a
 best-effort basis: if the backend is missing or unreachable we warn and carry on, and
 ``python -m robsens mlflow sync`` replays everything on disk later. Runs are found again
-by the tag ``robsens.run_key`` (the training identity), so evaluation stages add their
-metrics to the run of the model they evaluate, and a rerun stage (forced, resumed,
+by the tag ``robsens.run_key`` (the training identity), so a rerun stage (forced, resumed,
 ``dvc repro -f``) updates its run instead of creating a second one. Logging is idempotent:
 a metric point the run already holds is not logged again, so reruns leave one point per
 step in every metric's history.
+
+Nothing here imports MLflow at module level: importing MLflow (about 1 s) and opening a
+store (up to 1.5 s on SQLite) is paid only by the jobs that log, and the per-model
+evaluation jobs do not (their metrics reach MLflow in the report stage, once per run).
 """
 
 from __future__ import annotations
@@ -18,15 +21,26 @@ import socket
 import subprocess
 import time
 import warnings
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
 from robsens.core.config import flatten
-from robsens.core.io import load_json
 
 RUN_KEY = "robsens.run_key"
+# MLflow 3 opens an experiment on the view its kind names; without the tag the UI guesses
+# and, with no runs yet, shows the GenAI overview ("Traces: 0") instead of the runs table.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+BATCH = 100  # MLflow caps params and tags per log_batch call at 100 each
+METRIC_BATCH = 900  # and metrics at 1000
+
+
+class StoreError(Exception):
+    """The tracking store cannot be opened; the message is one line naming cause and fix."""
+
+
+class StoreUnreachable(StoreError):
+    """The tracking server does not answer: a passing state, unlike a broken store."""
 
 
 def tracking_uri(params: Mapping[str, Any]) -> str:
@@ -42,41 +56,66 @@ def _check_reachable(uri: str) -> None:
             pass
 
 
+def warn(what: str, exc: Exception) -> None:
+    """One line: what was skipped, why, and how the results on disk reach MLflow later."""
+    cause = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+    cause = (cause.splitlines() or [type(exc).__name__])[0]
+    print(f"WARNING: MLflow {what} skipped ({cause}). Results are on disk; run "
+          "`python -m robsens mlflow sync` once the backend is reachable.", flush=True)
+
+
 def best_effort(what: str, action: Callable[[], Any]) -> Any:
     """Run an MLflow action; on any failure warn (results stay on disk) and return None."""
     try:
         return action()
     except Exception as exc:  # any backend failure: the results on disk must survive it
-        print(f"WARNING: MLflow {what} skipped ({type(exc).__name__}: {exc}). Results are on "
-              "disk; run `python -m robsens mlflow sync` once the backend is reachable.",
-              flush=True)
+        warn(what, exc)
         return None
 
 
-def mlflow_client(params: Mapping[str, Any]):
-    """A client for the configured backend (fails fast if an HTTP server is down)."""
+def open_store(params: Mapping[str, Any]) -> tuple[Any, str]:
+    """A client of the configured store and the experiment's id (created if missing).
+
+    Raises :class:`StoreError` with one line naming the cause and the fix. A server that
+    stops answering mid-way costs a job seconds, not MLflow's default minutes of retries.
+    """
     uri = tracking_uri(params)
-    _check_reachable(uri)
+    try:
+        _check_reachable(uri)
+    except OSError as exc:
+        raise StoreUnreachable(f"MLflow server {uri} unreachable ({exc}); start it or set "
+                         "MLFLOW_TRACKING_URI to a reachable store") from None
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     warnings.filterwarnings("ignore", module="mlflow")
     from mlflow.tracking import MlflowClient  # slow import: only when logging
 
-    return MlflowClient(tracking_uri=uri)
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        return client, experiment_id(client, params["mlflow"]["experiment"])
+    except Exception as exc:  # SQLAlchemy, MLflow and OS errors all mean the same here
+        first = (str(exc).splitlines() or [type(exc).__name__])[0].strip()[:300]
+        raise StoreError(f"MLflow store {uri} cannot be opened ({type(exc).__name__}: "
+                         f"{first}); point MLFLOW_TRACKING_URI or mlflow.tracking_uri in "
+                         "params.yaml at a working store (e.g. sqlite:///mlflow.db), or move "
+                         "the broken file away") from None
 
 
 def experiment_id(client, name: str) -> str:
-    """The experiment's id, created if missing (tolerating a concurrent creator)."""
+    """The experiment's id, created if missing (tolerating a concurrent creator), with the
+    tag that opens it on the training-runs view."""
     exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    try:
-        return client.create_experiment(name)
-    except Exception:  # another job created it between our lookup and create
-        return client.get_experiment_by_name(name).experiment_id
-
-
-def init_tracking(params: Mapping[str, Any]) -> str:
-    """Create the database and experiment once, before parallel jobs race to do it."""
-    return experiment_id(mlflow_client(params), params["mlflow"]["experiment"])
+    if exp is None:
+        try:
+            return client.create_experiment(name, tags=EXPERIMENT_KIND)
+        except Exception:  # another job created it between our lookup and create
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    for key, value in EXPERIMENT_KIND.items():
+        if exp.tags.get(key) != value:  # an experiment created before the tag existed
+            client.set_experiment_tag(exp.experiment_id, key, value)
+    return exp.experiment_id
 
 
 def git_commit() -> str:
@@ -92,6 +131,21 @@ def find_run(client, exp_id: str, run_key: str):
     runs = client.search_runs([exp_id], filter_string=f"tags.`{RUN_KEY}` = '{run_key}'",
                               order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0] if runs else None
+
+
+def runs_by_key(client, exp_id: str) -> dict[str, Any]:
+    """Every run of the experiment that has a run key, by key (the latest per key): one
+    paged search instead of one per run."""
+    found: dict[str, Any] = {}
+    token = None
+    while True:
+        page = client.search_runs([exp_id], filter_string=f"tags.`{RUN_KEY}` != ''",
+                                  order_by=["attributes.start_time ASC"], max_results=1000,
+                                  page_token=token)
+        found |= {r.data.tags[RUN_KEY]: r for r in page}
+        token = page.token
+        if not token:
+            return found
 
 
 def scalar_metrics(tree: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -110,14 +164,15 @@ def _same(a: float | None, b: float) -> bool:
     return a is not None and (a == b or (math.isnan(a) and math.isnan(b)))
 
 
-def _log_batch(client, run_id: str, points: list[tuple[str, float, int]]) -> int:
-    """Log (key, value, step) points in batches MLflow accepts; returns how many."""
+def log_points(client, run_id: str, points: Iterable[tuple[str, float, int]]) -> int:
+    """Log (key, value, step) points stamped now, in batches MLflow accepts; returns how
+    many."""
     from mlflow.entities import Metric
 
-    now = int(time.time() * 1000)
-    batch = [Metric(k, float(v), now, step) for k, v, step in points]
-    for i in range(0, len(batch), 900):  # MLflow caps a batch at 1000 metrics
-        client.log_batch(run_id, metrics=batch[i : i + 900])
+    stamp = int(time.time() * 1000)
+    batch = [Metric(k, float(v), stamp, step) for k, v, step in points]
+    for i in range(0, len(batch), METRIC_BATCH):
+        client.log_batch(run_id, metrics=batch[i : i + METRIC_BATCH])
     return len(batch)
 
 
@@ -131,8 +186,14 @@ def log_metrics(client, run_id: str, metrics: Mapping[str, float], step: int = 0
     """
     if current is None:
         current = client.get_run(run_id).data.metrics
-    return _log_batch(client, run_id, [(k, v, step) for k, v in metrics.items()
+    return log_points(client, run_id, [(k, v, step) for k, v in metrics.items()
                                        if not _same(current.get(k), float(v))])
+
+
+def logged_steps(client, run_id: str, keys: Iterable[str]) -> set[tuple[str, int]]:
+    """The (key, step) points the run's history holds for ``keys`` (metrics it has)."""
+    return {(m.key, m.step) for k in sorted(set(keys))
+            for m in client.get_metric_history(run_id, k)}
 
 
 def log_history(client, run_id: str, steps: Mapping[int, Mapping[str, float]],
@@ -143,21 +204,20 @@ def log_history(client, run_id: str, steps: Mapping[int, Mapping[str, float]],
     """
     if current is None:
         current = client.get_run(run_id).data.metrics
-    keys = {k for row in steps.values() for k in row if k in current}  # others have no history
-    have = {(m.key, m.step) for k in sorted(keys) for m in client.get_metric_history(run_id, k)}
-    return _log_batch(client, run_id, [(k, v, step) for step, row in steps.items()
+    have = logged_steps(client, run_id, (k for row in steps.values() for k in row
+                                         if k in current))  # others have no history yet
+    return log_points(client, run_id, [(k, v, step) for step, row in steps.items()
                                        for k, v in row.items() if (k, step) not in have])
 
 
-def log_results(params: Mapping[str, Any], run_key: str, metrics_path: str | Path,
-                prefix: str) -> None:
-    """Add an evaluation's metrics file (as metrics and artifact) to the model's run."""
-    client = mlflow_client(params)
-    exp_id = experiment_id(client, params["mlflow"]["experiment"])
-    run = find_run(client, exp_id, run_key)
-    if run is None:
-        raise LookupError(f"no MLflow run tagged {RUN_KEY}={run_key}; run "
-                          "`python -m robsens mlflow sync` to create it from disk")
-    log_metrics(client, run.info.run_id, scalar_metrics(load_json(metrics_path), f"{prefix}."),
-                current=run.data.metrics)
-    client.log_artifact(run.info.run_id, str(metrics_path))  # same path: overwritten
+def log_new_params(client, run, values: Mapping[str, Any], tags: Mapping[str, str]) -> None:
+    """Params the run lacks (MLflow params are immutable; the run key fixes what they
+    describe) and tags (overwritten), in batches MLflow accepts."""
+    from mlflow.entities import Param, RunTag
+
+    params = [Param(k, str(v)[:6000]) for k, v in flatten(dict(values)).items()
+              if k not in run.data.params]
+    tag_list = [RunTag(k, str(v)) for k, v in tags.items()]
+    for i in range(0, max(len(params), len(tag_list)), BATCH):
+        client.log_batch(run.info.run_id, params=params[i : i + BATCH],
+                         tags=tag_list[i : i + BATCH])

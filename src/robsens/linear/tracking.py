@@ -10,14 +10,7 @@ from pathlib import Path
 
 from robsens.core.config import fingerprint, flatten
 from robsens.core.io import load_json
-from robsens.core.tracking import (
-    RUN_KEY,
-    experiment_id,
-    find_run,
-    git_commit,
-    log_metrics,
-    mlflow_client,
-)
+from robsens.core.tracking import RUN_KEY, find_run, git_commit, log_metrics, open_store
 from robsens.linear.study import SUMMARY_JSON, SWEEP_CSV
 
 
@@ -35,12 +28,16 @@ def study_metrics(summary: dict) -> dict[str, float]:
     return out | {"fits": summary["fits"]}
 
 
+def linear_run_key(params: dict) -> str:
+    """The study's run key: the same ``linear`` params log into the same run."""
+    return f"linear-{fingerprint(params['linear'])}"
+
+
 def log_linear_study(params: dict, results_dir: Path, runtime_s: float) -> None:
     from mlflow.entities import Param, RunTag
 
-    client = mlflow_client(params)
-    exp_id = experiment_id(client, params["mlflow"]["experiment"])
-    run_key = f"linear-{fingerprint(params['linear'])}"
+    client, exp_id = open_store(params)
+    run_key = linear_run_key(params)
     run = find_run(client, exp_id, run_key)
     run_id = run.info.run_id if run else client.create_run(
         exp_id, run_name="linear-study", tags={RUN_KEY: run_key, "stage": "linear"}).info.run_id

@@ -8,6 +8,7 @@ resumed from its last checkpoint ends with exactly the numbers of an uninterrupt
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,12 @@ from robsens.training.identity import run_identity
 
 
 def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Path,
-          out_dir: str | Path, checkpoint_dir: str | Path) -> dict[str, Any]:
-    """Train, write ``model.pt`` and ``history.json`` atomically, return the history."""
+          out_dir: str | Path, checkpoint_dir: str | Path,
+          on_epoch: Callable[[dict[str, float]], None] | None = None) -> dict[str, Any]:
+    """Train, write ``model.pt`` and ``history.json`` atomically, return the history.
+
+    ``on_epoch`` receives each newly computed epoch's row once its checkpoint is on disk
+    (the live MLflow run logs it then, so a tracked epoch is never one a crash loses)."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     make_deterministic(seed, params["threads"])
     device = resolve_device(params["device"])
@@ -92,6 +97,8 @@ def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Pa
             "extra": extra.state_dict() if extra is not None else None,
             "epoch": epoch + 1, "history": history,
         })
+        if on_epoch is not None:
+            on_epoch(row)
 
     save_torch(out_dir / paths.MODEL_FILE, {
         "state_dict": model.state_dict(), "model_cfg": params["model"],

@@ -1,128 +1,148 @@
-"""The MLflow run of one trained model: params, per-epoch metrics, tags and artifacts.
+"""The MLflow run of one trained model, written live while it trains.
 
-One run per training identity (tag ``robsens.run_key``): rerunning the train stage, however
-it is rerun (forced, resumed, ``dvc repro -f``, ``mlflow sync``), updates that run.
+One run per training identity (tag ``robsens.run_key``). The train stage opens it before
+the first epoch (the run's real start), logs each epoch's metrics the moment the epoch ends
+(stamped then), and closes it with the real end time. Results still reach the disk first:
+if the backend is down the job warns and trains on, and the report stage (or
+``python -m robsens mlflow sync``) later logs the run from ``history.json``. Rerunning a
+training (forced, resumed, ``dvc repro -f``) reopens the same run; epochs its history
+already holds are not logged again, and a run that already finished keeps its times.
+The model itself, the evaluation data and metrics are added by the report stage
+(:mod:`robsens.report.tracking`), once per pipeline run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from robsens.core.config import flatten
+import numpy as np
+
 from robsens.core.io import load_json
 from robsens.core.tracking import (
     RUN_KEY,
     best_effort,
-    experiment_id,
     find_run,
     git_commit,
-    init_tracking,
     log_history,
-    log_results,
-    mlflow_client,
-    scalar_metrics,
-    tracking_uri,
+    log_new_params,
+    log_points,
+    logged_steps,
+    open_store,
+    warn,
 )
 from robsens.pipeline import paths
 
-BATCH = 100  # MLflow caps params and tags per log_batch call at 100 each
+# The dataset context MLflow shows for each split ("mlflow.data.context").
+CONTEXTS = {"train": "training", "val": "validation", "test": "evaluation",
+            "probe": "evaluation"}
 
 
-def log_training(params: Mapping[str, Any], model_name: str, model_dir: str | Path,
-                 data_source: str) -> None:
-    """Log the model's run from ``history.json``: params, per-epoch metrics, tags, artifacts.
+def log_datasets(client, run, splits: list[str]) -> None:
+    """Log the data splits as the run's dataset inputs, each with the digest the data
+    manifest records (the split file's MD5); splits the run already has are skipped."""
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
 
-    The run is found by its run key and created only if there is none. On an existing run,
-    params already logged stay as they are (MLflow params are immutable; the run key fixes
-    what they describe), epochs already in a metric's history are not logged again, and
-    tags and artifacts are overwritten. The run reads RUNNING while it is being written and
-    FINISHED once complete, so an interrupted update is completed by ``mlflow sync``.
-    """
-    from mlflow.entities import Param, RunTag
-
-    model_dir = Path(model_dir)
-    history = load_json(model_dir / paths.HISTORY_FILE)
-    client = mlflow_client(params)
-    exp_id = experiment_id(client, params["mlflow"]["experiment"])
-    tags = {RUN_KEY: history["identity"], "model": model_name, "method": history["method"],
-            "seed": str(history["seed"]), "data_source": data_source,
-            "git_commit": git_commit(), "device": history["device"]}
-    run = find_run(client, exp_id, history["identity"])
-    if run is None:
-        run = client.create_run(exp_id, run_name=f"{model_name}-seed{history['seed']}",
-                                tags=tags)
-        print(f"MLflow: created run {run.info.run_id} ({run.info.run_name})", flush=True)
-    else:
-        client.update_run(run.info.run_id, status="RUNNING")
-        print(f"MLflow: updating run {run.info.run_id} ({run.info.run_name})", flush=True)
-    run_id = run.info.run_id
-    logged = {"model": params["model"], "train": params["train"], "hparams":
-              params["models"][model_name], "data": params["data"], "seed": history["seed"]}
-    new_params = [Param(k, str(v)[:6000]) for k, v in flatten(logged).items()
-                  if k not in run.data.params]
-    new_tags = [RunTag(k, v) for k, v in
-                {**tags, "mlflow.source.git.commit": tags["git_commit"]}.items()]
-    for i in range(0, max(len(new_params), len(new_tags)), BATCH):
-        client.log_batch(run_id, params=new_params[i : i + BATCH],
-                         tags=new_tags[i : i + BATCH])
-    log_history(client, run_id, {row["epoch"]: {k: v for k, v in row.items() if k != "epoch"}
-                                 for row in history["epochs"]}, current=run.data.metrics)
-    for name in (paths.MODEL_FILE, paths.HISTORY_FILE):
-        client.log_artifact(run_id, str(model_dir / name))  # same paths: overwritten
-    client.set_terminated(run_id)
-
-
-def sync_from_disk(params: Mapping[str, Any]) -> int:
-    """Log every trained model and metrics file on disk that MLflow lacks or has out of date.
-
-    Returns how many training runs were created or completed (a run left RUNNING by an
-    interrupted logging call is completed); metrics files are logged where any value differs.
-    """
-    client = mlflow_client(params)
-    exp_id = experiment_id(client, params["mlflow"]["experiment"])
-    synced = 0
-    for history_path in sorted(paths.MODELS_DIR.glob("*/seed*/history.json")):
-        history = load_json(history_path)
-        if history["model"] not in params["models"]:
-            print(f"skipped {history_path}: model {history['model']!r} is not in the params")
+    manifest = load_json(paths.DATA_MANIFEST)["splits"]
+    have = {(d.dataset.name, d.dataset.digest) for d in run.inputs.dataset_inputs} \
+        if run.inputs else set()
+    inputs = []
+    for split in splits:
+        if (split, manifest[split]["md5"]) in have:
             continue
-        model_dir = history_path.parent
-        run = find_run(client, exp_id, history["identity"])
-        if run is None or run.info.status != "FINISHED":
-            source = load_json(paths.DATA_MANIFEST)["source"]
-            log_training(params, history["model"], model_dir, source)
-            run, synced = find_run(client, exp_id, history["identity"]), synced + 1
-        metric_dir = paths.METRICS_DIR / model_dir.relative_to(paths.MODELS_DIR)
-        for metrics_path in sorted(metric_dir.glob("*.json")):
-            wanted = scalar_metrics(load_json(metrics_path), f"{metrics_path.stem}.")
-            if any(run.data.metrics.get(k) != v for k, v in wanted.items()):
-                log_results(params, history["identity"], metrics_path, metrics_path.stem)
-    return synced
+        with np.load(paths.split_path(split)) as raw:
+            arrays = {k: raw[k] for k in raw.files}
+        dataset = mlflow.data.from_numpy(arrays, name=split, digest=manifest[split]["md5"],
+                                         source=str(paths.split_path(split).resolve()))
+        inputs.append(DatasetInput(dataset._to_mlflow_entity(),
+                                   tags=[InputTag("mlflow.data.context", CONTEXTS[split])]))
+    if inputs:
+        client.log_inputs(run.info.run_id, datasets=inputs)
 
 
-def add_arguments(parser: Any) -> None:
-    parser.add_argument("action", choices=["init", "sync"])
+class LiveRun:
+    """A model's run while it trains: opened (or reopened) before the first epoch."""
+
+    def __init__(self, client, run, reopened: bool) -> None:
+        self.client, self.run_id = client, run.info.run_id
+        self.finished = run.info.status == "FINISHED"  # a rerun of a finished training
+        self.have = logged_steps(client, self.run_id, run.data.metrics) if reopened else set()
+
+    @classmethod
+    def open(cls, params: Mapping[str, Any], model_name: str, seed: int, identity: str,
+             device: str) -> LiveRun:
+        """Find the run by its key or create it; log params, tags and the training data."""
+        client, exp_id = open_store(params)
+        hparams = params["models"][model_name]
+        tags = {RUN_KEY: identity, "model": model_name, "method": hparams["method"],
+                "seed": str(seed), "data_source": params["data"]["source"],
+                "git_commit": git_commit(), "device": device}
+        run = find_run(client, exp_id, identity)
+        reopened = run is not None
+        if run is None:
+            run = client.create_run(exp_id, run_name=f"{model_name}-seed{seed}", tags=tags)
+            print(f"MLflow: created run {run.info.run_id} ({run.info.run_name})", flush=True)
+        else:
+            if run.info.status != "FINISHED":
+                client.update_run(run.info.run_id, status="RUNNING")
+            print(f"MLflow: updating run {run.info.run_id} ({run.info.run_name})", flush=True)
+        logged = {"model": params["model"], "train": params["train"], "hparams": hparams,
+                  "data": params["data"], "seed": seed}
+        log_new_params(client, run, logged, {**tags, "mlflow.source.git.commit":
+                                             tags["git_commit"]})
+        log_datasets(client, run, ["train", "val"])
+        return cls(client, run, reopened)
+
+    def epoch(self, row: Mapping[str, float]) -> None:
+        """Log one epoch's row (``history.json``'s format) now, at step ``epoch``."""
+        step = int(row["epoch"])
+        log_points(self.client, self.run_id, [(k, v, step) for k, v in row.items()
+                                              if k != "epoch" and (k, step) not in self.have])
+
+    def close(self, status: str, model_dir: Path | None = None) -> None:
+        """Attach ``history.json`` and end the run now (a finished run keeps its times)."""
+        if model_dir is not None:
+            self.client.log_artifact(self.run_id, str(Path(model_dir) / paths.HISTORY_FILE))
+        if not self.finished:
+            self.client.set_terminated(self.run_id, status=status)
 
 
-def run(params: Mapping[str, Any], args: Any) -> None:
-    """``python -m robsens mlflow init|sync``.
+class Live:
+    """The live run, best effort: the first failure warns and ends the logging (the report
+    stage logs the rest from disk); the training goes on."""
 
-    ``init`` runs before every pipeline (Snakemake's ``onstart``): a backend that is down
-    must not stop the study, whose results reach the disk first, so it only warns. ``sync``
-    exists to reach the backend, so there a failure is an error (one line, exit 1).
-    """
-    uri = tracking_uri(params)
-    if args.action == "init":
-        exp = best_effort("setup", lambda: init_tracking(params))
-        if exp is not None:
-            print(f"MLflow experiment {params['mlflow']['experiment']!r} (id {exp}) ready at "
-                  f"{uri}")
-        return
-    try:
-        synced = sync_from_disk(params)
-    except OSError as exc:
-        raise SystemExit(f"error: MLflow backend {uri} unreachable ({exc}); start it or set "
-                         "MLFLOW_TRACKING_URI, then rerun python -m robsens mlflow sync") from None
-    print(f"synced {synced} run(s) from disk to {uri}")
+    def __init__(self, params: Mapping[str, Any], model_name: str, seed: int, identity: str,
+                 device: str) -> None:
+        self.run: LiveRun | None = best_effort(
+            "logging", lambda: LiveRun.open(params, model_name, seed, identity, device))
+
+    def _do(self, action: Callable[[LiveRun], None]) -> None:
+        if self.run is None:
+            return
+        try:
+            action(self.run)
+        except Exception as exc:  # a backend failure must not stop the training
+            warn("logging", exc)
+            self.run = None
+
+    def epoch(self, row: Mapping[str, float]) -> None:
+        self._do(lambda run: run.epoch(row))
+
+    def close(self, status: str, model_dir: Path | None = None) -> None:
+        self._do(lambda run: run.close(status, model_dir))
+
+
+def log_training(params: Mapping[str, Any], model_dir: str | Path) -> str:
+    """Log a trained model's run from ``history.json`` (the offline fallback): what the live
+    run would have logged, epochs stamped now. Returns the run id."""
+    history = load_json(Path(model_dir) / paths.HISTORY_FILE)
+    live = LiveRun.open(params, history["model"], history["seed"], history["identity"],
+                        history["device"])
+    current = live.client.get_run(live.run_id).data.metrics
+    log_history(live.client, live.run_id,
+                {row["epoch"]: {k: v for k, v in row.items() if k != "epoch"}
+                 for row in history["epochs"]}, current=current)
+    live.close("FINISHED", model_dir)
+    return live.run_id
