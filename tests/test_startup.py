@@ -50,11 +50,11 @@ def test_a_cached_validation_still_rejects_bad_hyperparameters(tmp_path: Path,
     validate_params(params)
     validate_params(params)  # from the record
     params["models"]["fcl"]["tau"] = -1.0
-    with pytest.raises(ParamsError, match="models.fcl.tau"):
+    with pytest.raises(ParamsError, match=r"models\.fcl\.tau"):
         validate_params(params)
     params["models"]["fcl"]["tau"] = 0.5
     params["models"]["fcl"]["typo"] = 1
-    with pytest.raises(ParamsError, match="models.fcl.typo"):
+    with pytest.raises(ParamsError, match=r"models\.fcl\.typo"):
         validate_params(params)
 
 
