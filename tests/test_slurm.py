@@ -27,7 +27,8 @@ SETUP = ROOT / "scripts" / "slurm-local.sh"
 # accounting database); status checks from 2 s after a submission instead of 40.
 SLURM_RUN = ["snakemake", "--profile", "workflow/profiles/slurm", "--jobs", "2",
              "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
-SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: .*/rule_(\w+?)/")
+# "Job 5 has been submitted with SLURM jobid 17 (log: .../slurm_logs/rule_train/fcl_0/17.log)."
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+?)/(\S*)\)")
 CANCELLED_MODEL = "fcl"
 
 
@@ -65,7 +66,8 @@ def cancel_training(project: Path, log: Path, proc: subprocess.Popen) -> str:
     while time.time() < deadline and proc.poll() is None:
         if job_id is None:
             job_id = next((m.group(1) for m in SUBMITTED.finditer(log.read_text())
-                           if m.group(2) == "train" and f"/{CANCELLED_MODEL}_0/" in m.group(0)),
+                           if m.group(2) == "train" and m.group(3).startswith(
+                               f"{CANCELLED_MODEL}_0/")),
                           None)
         if job_id is not None and any(checkpoints.rglob("*.pt")):
             subprocess.run(["scancel", job_id], check=True)

@@ -3,6 +3,6 @@ from robsens.core.reproducibility import pin_from_argv
 
 pin_from_argv()
 
-from robsens.cli import main  # noqa: E402
+from robsens.cli import exit_fast, main  # noqa: E402
 
-raise SystemExit(main())
+exit_fast(main())
