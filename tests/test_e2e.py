@@ -122,9 +122,15 @@ def test_dvc_repro_end_to_end(tmp_path: Path) -> None:
     # switching tools costs nothing: Snakemake accepts what DVC built
     dry = run(["snakemake", "-n", "--cores", "2"], project)
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["robustness"]["rfs_sigmas"] = [0.5]
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    rerun = run(["dvc", "repro"], project).stdout
+    # a DVC experiment, in place: only what reads the changed param reruns, and its MLflow
+    # runs land in the project's store
+    (project / ".gitignore").write_text("/.snakemake/\n/mlflow.db\n/logs/\n/benchmarks/\n")
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-q", "-m", "baseline"], project)
+    rerun = run(["dvc", "exp", "run", "-S", "robustness.rfs_sigmas=[0.5]"], project).stdout
     ran = set(re.findall(r"Running stage '([^']+)'", rerun))
     assert ran == {"robustness@erm-0", "report"}, ran  # what reads robustness params
+    assert yaml.safe_load((project / "params.yaml").read_text())["robustness"]["rfs_sigmas"] \
+        == [0.5]
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
+    assert "rfs_sigmas" in json.dumps(shown)  # the experiment is recorded with its param
