@@ -263,3 +263,13 @@ def test_per_image_outcomes_pair_images_within_each_seed() -> None:
     spec["primary"][0]["metric"] = "mean_rfs"
     lacking = decide_claim("c", spec, table.assign(mean_rfs=0.1), params["claims"])
     assert lacking.verdict == "inconclusive" and "no per-image outcomes" in lacking.note
+
+
+def test_an_undefined_endpoint_says_why(linear_summary: Path) -> None:
+    """FCL more robust than every point of the noise curve: claim 2's endpoint is undefined
+    for every seed, and the note says so instead of a bare n/a."""
+    params = params_for(ODD, seeds=3)
+    beyond = {**PLANTED, "contrastive": (0.95, 0.85, 0.20, 1.50)}
+    two = by_id(decide_claims(params, per_seed(params, beyond, sd=0.005)))["fcl_plane"]
+    assert two.verdict == "inconclusive"
+    assert "defined for 0 of 3 seeds" in two.note and "never reaches" in two.note

@@ -66,7 +66,7 @@ out["entry"] = time.perf_counter() - t
 t = time.perf_counter()
 if "robsens.core.tracking" in sys.modules:
     from robsens.core import tracking
-    tracking.init_tracking(params)
+    tracking.open_store(params)
     out["tracking"] = time.perf_counter() - t
 out["in_process"] = time.perf_counter() - t0
 out["loaded"] = sorted({m.split(".")[0] for m in sys.modules})

@@ -46,6 +46,7 @@ from robsens.core.stats import (
     seeds_needed,
 )
 from robsens.pipeline import paths
+from robsens.robustness.claims import UNDEFINED_WHY
 
 SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
 VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE)
@@ -285,7 +286,9 @@ def decide_claim(claim_id: str, spec: Mapping[str, Any], table: pd.DataFrame,
                           for m in involved}
                  for metric in [*dict.fromkeys(e["metric"] for e in spec["primary"]),
                                 *spec.get("secondary", [])] if metric in table.columns}
-    note = _seeds_note(verdict, undecided, needed, len(table["seed"].unique()))
+    seeds = len(table["seed"].unique())
+    note = " ".join(filter(None, [_undefined_note(comparisons, seeds),
+                                  _seeds_note(verdict, undecided, needed, seeds)]))
     return replace(claim, verdict=verdict, comparisons=comparisons, models=models,
                     secondary=secondary, seeds_needed=needed, note=note)
 
@@ -293,6 +296,15 @@ def decide_claim(claim_id: str, spec: Mapping[str, Any], table: pd.DataFrame,
 def _finite(per_seed: Mapping[int, float]) -> np.ndarray:
     values = np.array([per_seed[s] for s in sorted(per_seed)], dtype=float)
     return values[np.isfinite(values)]
+
+
+def _undefined_note(comparisons: list[Comparison], seeds: int) -> str:
+    """Which comparisons have fewer than 2 seeds with a value, and why the metric is
+    undefined for the others where its slice says."""
+    short = [c for c in comparisons if c.interval.n < 2]
+    return " ".join(f"{c.label}: `{c.metric}` is defined for {c.interval.n} of {seeds} seeds"
+                    + (f" (undefined where {UNDEFINED_WHY[c.metric]})."
+                       if c.metric in UNDEFINED_WHY else ".") for c in short)
 
 
 def _seeds_note(verdict: str, undecided: list[int | None], needed: int | None,
@@ -304,7 +316,7 @@ def _seeds_note(verdict: str, undecided: list[int | None], needed: int | None,
                 "decide it (an interval that excludes 0 at the observed effect, or at the "
                 "smallest effect that matters if the observed one is smaller).")
     return ("The observed spread leaves it undecided even at 1000 seeds, or a comparison "
-            "has fewer than 2 seeds." if undecided else "")
+            "has fewer than 2 seeds with a value." if undecided else "")
 
 
 def decide_claims(params: Mapping[str, Any], table: pd.DataFrame) -> list[Claim]:

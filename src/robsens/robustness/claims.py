@@ -18,6 +18,10 @@ import pandas as pd
 
 ROBUST, RARE = "mean_corrupted_accuracy", "rare_accuracy"
 OVER_CURVE = "rare_accuracy_over_noise_curve"
+# why a derived metric can be undefined (NaN) for a seed: the claims' notes say it
+UNDEFINED_WHY = {OVER_CURVE: "the noise curve of that seed (baseline and noise-curve models) "
+                             "never reaches the model's mean corrupted accuracy, so the two "
+                             "cannot be compared at the same robustness"}
 
 
 def curve_at(xs: np.ndarray, ys: np.ndarray, x: float) -> float:
