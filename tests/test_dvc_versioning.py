@@ -12,7 +12,7 @@ import pytest
 
 from robsens.pipeline import paths
 from robsens.pipeline.stages import STAGES
-from tests.conftest import ROOT, run
+from tests.conftest import ROOT, make_project, run, tiny_params
 
 
 def test_plots_show_draws_training_and_robustness_curves(small_study: Path,
@@ -39,14 +39,15 @@ def test_default_remote_is_outside_the_project() -> None:
 
 
 @pytest.fixture(scope="module")
-def pushed(small_study: Path, tmp_path_factory) -> Path:
-    """A copy of the session's small study (built by Snakemake, which recorded it in
-    dvc.lock), committed to git and pushed to the default remote (the directory beside the
-    project)."""
-    project = tmp_path_factory.mktemp("remote") / "project"
-    shutil.copytree(small_study, project, symlinks=True,
-                    ignore=shutil.ignore_patterns(".snakemake", "mlflow.db"))
+def pushed(tmp_path_factory) -> Path:
+    """A one-model study built by Snakemake, committed to git and pushed to the default
+    remote (the directory beside the project)."""
+    params = tiny_params()
+    params["models"] = {"erm": params["models"]["erm"]}
+    params["mlflow"]["experiment"] = "robsens-remote"
+    project = make_project(tmp_path_factory.mktemp("remote") / "project", params)
     shutil.copy2(ROOT / ".gitignore", project / ".gitignore")
+    run(["snakemake", "--cores", "2"], project)
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-q", "-m", "tiny study"], project)
     run(["dvc", "push"], project)

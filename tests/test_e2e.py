@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from robsens.pipeline.runs import run_params
+
 from .conftest import ROOT, make_project, project_env, rest, run, tiny_params
 
 SMOKE = ["--configfile", "configs/smoke.yaml"]  # the overlay: one model per role, one seed
@@ -35,10 +37,11 @@ def test_the_overlay_reached_every_job_and_left_the_default_study_alone(snakemak
                                                                         ) -> None:
     project, _, _ = snakemake_project
     root = project / "runs/smoke"
-    assert yaml.safe_load((root / "params.yaml").read_text()) == smoke_params()
+    written = yaml.safe_load((root / "params.yaml").read_text())
+    assert written == run_params(smoke_params(), Path("runs/smoke"))  # paths re-rooted
     manifest = json.loads((root / "data/corner/manifest.json").read_text())
     assert manifest["splits"]["train"]["n"] == smoke_params()["data"]["n_train"]
-    trained = {p.parent.name for p in (root / "results/models").glob("*/seed0/model.pt")}
+    trained = {p.parts[-3] for p in (root / "results/models").glob("*/seed0/model.pt")}
     assert trained == set(smoke_params()["models"])
     assert not (project / "results").exists() and not (project / "reports").exists()
 

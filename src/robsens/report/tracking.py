@@ -45,6 +45,7 @@ from robsens.core.tracking import (
 )
 from robsens.linear.tracking import linear_run_key
 from robsens.pipeline import paths
+from robsens.report.tables import EVALUATIONS
 from robsens.training.tracking import log_datasets, log_training
 
 PIPELINE_RUN = "robsens.pipeline_run"  # on a model run: the latest pipeline run made from it
@@ -95,8 +96,13 @@ def complete_model_run(client, uri: str, run, model_dir: Path, parent_id: str | 
         tags[MODEL_MD5] = md5
     log_datasets(client, run, ["test", "probe"])
     metric_dir = paths.METRICS_DIR / model_dir.relative_to(paths.MODELS_DIR)
-    for metrics_path in sorted(metric_dir.glob("*.json")):
-        wanted = scalar_metrics(load_json(metrics_path), f"{metrics_path.stem}.")
+    for kind in EVALUATIONS:
+        metrics_path = metric_dir / f"{kind}.json"
+        if not metrics_path.is_file():
+            continue
+        metrics = load_json(metrics_path)
+        metrics.pop("per_image", None)  # thousands of outcomes: the file holds them
+        wanted = scalar_metrics(metrics, f"{kind}.")
         if log_metrics(client, run_id, wanted, current=run.data.metrics):
             client.log_artifact(run_id, str(metrics_path))  # same path: overwritten
     log_new_params(client, run, {}, tags)
