@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from robsens.core.config import ParamsError, validate_params
+from robsens.core.io import save_text
 from robsens.pipeline import paths
 
 PATH_KEYS = (("data", "mnist", "cache_dir"), ("data", "mnist", "local_dir"))
@@ -101,7 +102,5 @@ def prepare_run(config: dict[str, Any], cli_config: Mapping[str, Any] | None = N
     text = yaml.safe_dump(run_params(config, run_dir), sort_keys=False)
     target = run_dir / "params.yaml"
     if not target.is_file() or target.read_text() != text:  # unchanged: keep its mtime
-        from robsens.core.io import save_text
-
         save_text(target, text)
     return run_dir

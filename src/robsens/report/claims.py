@@ -163,13 +163,6 @@ def role_models(table: pd.DataFrame, role: str) -> list[str]:
     return list(rows["model"])
 
 
-def _interval_function(settings: Mapping[str, Any]) -> Callable[..., Interval]:
-    if settings["interval"] == "bootstrap":
-        boot = settings["bootstrap"]
-        return partial(paired_bootstrap, resamples=boot["resamples"], seed=boot["seed"])
-    return paired_t
-
-
 def _per_seed(table: pd.DataFrame, model: str, metric: str) -> dict[int, float]:
     rows = table[table["model"] == model]
     return dict(zip(rows["seed"].astype(int), rows[metric].astype(float), strict=True))
@@ -197,7 +190,9 @@ def _image_pairs(table: pd.DataFrame, metric: str, subject: str, reference: str 
 def _interval_of(settings: Mapping[str, Any]) -> Callable[[Any, float], Interval]:
     """The interval of one comparison's data: per-seed differences (t or bootstrap), or
     per-image outcome pairs (a tuple, :func:`robsens.core.stats.per_image`)."""
-    seeds = _interval_function(settings)
+    boot = settings["bootstrap"]
+    seeds = (partial(paired_bootstrap, resamples=boot["resamples"], seed=boot["seed"])
+             if settings["interval"] == "bootstrap" else paired_t)
 
     def interval(data: Any, level: float) -> Interval:
         return per_image(*data, level) if isinstance(data, tuple) else seeds(data, level)

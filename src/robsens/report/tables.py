@@ -59,6 +59,7 @@ def per_seed_table(params: dict) -> pd.DataFrame:
     if table is None:
         return pd.DataFrame(columns=["model", "seed", *ModelRole._fields])
     table = with_roles(params, model_order(params, table))
-    return table.assign(**{over_noise_curve(table).name: over_noise_curve(table)},
+    derived = over_noise_curve(table)
+    return table.assign(**{derived.name: derived},
                         per_image=[per_image.get((m, s), {})
                                    for m, s in zip(table["model"], table["seed"], strict=True)])
