@@ -273,3 +273,26 @@ def test_an_undefined_endpoint_says_why(linear_summary: Path) -> None:
     two = by_id(decide_claims(params, per_seed(params, beyond, sd=0.005)))["fcl_plane"]
     assert two.verdict == "inconclusive"
     assert "defined for 0 of 3 seeds" in two.note and "never reaches" in two.note
+
+
+def test_pick_last_takes_the_strongest_radius_of_each_norm() -> None:
+    """Two adversarial curves (l_inf and l_2, listed out of order): `pick: last` compares the
+    largest radius of each norm with the baseline, never the l_2 radius against l_inf's."""
+    models = {"plain": {"method": "erm"},
+              "box_big": {"method": "adv_linf", "eps": 0.3},
+              "ball_small": {"method": "adv_l2", "eps": 0.5},
+              "box_small": {"method": "adv_linf", "eps": 0.05},
+              "ball_big": {"method": "adv_l2", "eps": 2.0}}
+    params = params_for(models, seeds=5)
+    planted = {"plain": (0.6, 0.9, 0.20, 1.0), "box_small": (0.6, 0.9, 0.18, 1.0),
+               "box_big": (0.6, 0.9, 0.05, 1.0), "ball_small": (0.6, 0.9, 0.19, 1.0),
+               "ball_big": (0.6, 0.9, 0.08, 1.0)}
+    spec = {"number": 4, "statement": "s", "primary": [
+        {"metric": "mean_rfs", "subject": "adversarial_curve", "pick": "last",
+         "reference": "baseline", "direction": "lower", "min_effect": 0.02}]}
+    claim = decide_claim("rfs", spec, per_seed(params, planted, sd=0.003), params["claims"])
+    assert sorted(c.subject for c in claim.comparisons) == ["ball_big", "box_big"]
+    assert claim.verdict == "supported"
+    spec["primary"][0]["pick"] = "first"
+    first = decide_claim("rfs", spec, per_seed(params, planted, sd=0.003), params["claims"])
+    assert sorted(c.subject for c in first.comparisons) == ["ball_small", "box_small"]

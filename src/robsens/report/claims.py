@@ -163,6 +163,21 @@ def role_models(table: pd.DataFrame, role: str) -> list[str]:
     return list(rows["model"])
 
 
+def picked(table: pd.DataFrame, models: list[str], pick: str) -> list[str]:
+    """``models`` (in curve order) reduced by an endpoint's ``pick``: ``last`` / ``first`` take
+    the furthest / nearest model of each curve, a curve being one attack norm (the l_inf and
+    l_2 adversarial curves are read separately), so "the strongest" never compares radii of
+    different norms."""
+    if pick == "all":
+        return models
+    norms = table.drop_duplicates("model").set_index("model")["norm"]
+    curves: dict[object, list[str]] = {}
+    for model in models:
+        norm = norms.get(model)
+        curves.setdefault(norm if isinstance(norm, str) else None, []).append(model)
+    return [ms[-1] if pick == "last" else ms[0] for ms in curves.values()]
+
+
 def _per_seed(table: pd.DataFrame, model: str, metric: str) -> dict[int, float]:
     rows = table[table["model"] == model]
     return dict(zip(rows["seed"].astype(int), rows[metric].astype(float), strict=True))
@@ -211,8 +226,8 @@ def rule_text(spec: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
     for e in spec["primary"]:
         ref = e.get("reference")
         refs = " / ".join([ref] if isinstance(ref, str) else ref) if ref else None
-        pick = {"all": "each", "last": "the last along the curve of", "first": "the first"}[
-            e.get("pick", "all")]
+        pick = {"all": "each", "last": "the last along each curve (per norm) of",
+                "first": "the first along each curve (per norm) of"}[e.get("pick", "all")]
         against = f"minus each {refs} model" if refs else "against 0"
         parts.append(f"`{e['metric']}` of {pick} {e['subject']} model {against}, expected "
                      f"{e['direction']} by at least {e['min_effect']:g}")
@@ -239,9 +254,7 @@ def decide_claim(claim_id: str, spec: Mapping[str, Any], table: pd.DataFrame,
                         note=f"Not checked: metric {', '.join(missing)} was not computed.")
     pairs = []  # (endpoint, subject, reference)
     for e in spec["primary"]:
-        subjects = models[e["subject"]]
-        subjects = {"all": subjects, "last": subjects[-1:], "first": subjects[:1]}[
-            e.get("pick", "all")]
+        subjects = picked(table, models[e["subject"]], e.get("pick", "all"))
         references = [m for r in _roles_of(e)[1:] for m in models[r]] or [None]
         pairs += [(e, s, r) for s in subjects for r in references if s != r]
     diffs = [paired_differences(_per_seed(table, s, e["metric"]), _per_seed(table, r,

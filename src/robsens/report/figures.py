@@ -42,6 +42,10 @@ FIGURES: tuple[Figure, ...] = (
     Figure("robustness_sensitivity_plane", "Robustness",
            "Each model placed by its mean corrupted accuracy (robustness) and its clean "
            "rare-class accuracy (sensitivity to the corner digit where it decides the label)."),
+    Figure("curves", "Robustness",
+           "Robust training read along its strength: clean and rare-class accuracy, mean "
+           "corrupted accuracy and mean RFS against the noise sigma and against each attack "
+           "norm's radius eps (0: the baseline), mean and interval over seeds."),
     Figure("sensitivity_examples", "Sensitivity",
            "Utility and sensitivity maps of example test images for each model (first seed)."),
     Figure("corner_sensitivity_by_context", "Sensitivity",

@@ -20,9 +20,14 @@ import seaborn as sns
 
 from robsens.core.io import save_figure
 from robsens.core.stats import markdown_table, summarise, t_errorbar
+from robsens.report.curves import curves_figure
 from robsens.report.figures import figure_markdown
 from robsens.report.tables import load_metrics, model_order, with_roles
 from robsens.robustness.claims import RARE
+
+# The metrics the robust-training curves are read by (figure "curves"), clean ones first.
+CURVE_METRICS = {"accuracy": "clean accuracy", "rare_accuracy": "rare-class accuracy",
+                 "mean_corrupted_accuracy": "mean corrupted acc.", "mean_rfs": "mean RFS"}
 
 COLUMNS = {
     "mean_corrupted_accuracy": "mean corrupted acc.",
@@ -160,5 +165,9 @@ def robustness_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
     if not clean.empty:
         plane(plane_points(summary, clean, params), fig_dir / "robustness_sensitivity_plane.png")
         text.append(figure_markdown("robustness_sensitivity_plane"))
+        per_seed = with_roles(params, robust[["model", "seed", *COLUMNS]].merge(
+            clean[["model", "seed", "accuracy", RARE]], on=["model", "seed"]))
+        if curves_figure(per_seed, CURVE_METRICS, level, fig_dir / "curves.png"):
+            text.append(figure_markdown("curves"))
     metrics = {row["model"]: {c: row[c] for c in COLUMNS} for _, row in summary.iterrows()}
     return "\n".join(text), {"robustness": metrics}
