@@ -42,6 +42,12 @@ FIGURES: tuple[Figure, ...] = (
     Figure("robustness_sensitivity_plane", "Robustness",
            "Each model placed by its mean corrupted accuracy (robustness) and its clean "
            "rare-class accuracy (sensitivity to the corner digit where it decides the label)."),
+    Figure("output_sensitivity_by_context", "Sensitivity",
+           "How far the prediction moves when the corner digit is removed, under centre digits "
+           "0-4 (the corner decides the label) and 5-9 (it carries no information): mean JS "
+           "divergence and logit-margin change per model, and the context selectivities "
+           "(log10 ratio of the two contexts' means) of the prediction and of the embedding; "
+           "mean and interval over seeds."),
     Figure("sensitivity_examples", "Sensitivity",
            "Utility and sensitivity maps of example test images for each model (first seed)."),
     Figure("corner_sensitivity_by_context", "Sensitivity",
