@@ -37,13 +37,14 @@ ODD = {
     "contrastive_rnd": {"method": "fcl_random"},
 }
 # model -> planted means of (mean corrupted accuracy, clean rare-class accuracy, mean RFS,
-# context selectivity): noise trades rare accuracy for robustness, FCL sits above the noise
-# curve and is the most selective, the l_inf model has a *higher* RFS than the baseline.
+# output-level context selectivity): noise trades rare accuracy for robustness, FCL sits above
+# the noise curve and is the most selective, the l_inf model has a *higher* RFS than the
+# baseline.
 PLANTED = {"plain": (0.60, 0.90, 0.20, 1.00), "gauss_lo": (0.65, 0.80, 0.20, 1.02),
            "gauss_hi": (0.80, 0.50, 0.10, 1.00), "contrastive": (0.70, 0.85, 0.20, 1.50),
            "contrastive_rnd": (0.66, 0.84, 0.20, 1.05), "pgd_box": (0.61, 0.72, 0.40, 1.10)}
 METRICS = ("mean_corrupted_accuracy", "rare_accuracy", "mean_rfs",
-           "context_selectivity_perturbation")
+           "output_selectivity_removal")
 
 
 def params_for(models: dict, seeds: int) -> dict:
@@ -99,12 +100,12 @@ def test_effects_hidden_by_the_seed_spread_need_pairing() -> None:
     params = params_for(ODD, seeds=5)
     planted = {**PLANTED, "contrastive": (*PLANTED["contrastive"][:3], 1.11)}
     table = per_seed(params, planted, sd=0.003, seed=0)
-    fcl, rnd = (table.loc[table["model"] == m, "context_selectivity_perturbation"]
+    fcl, rnd = (table.loc[table["model"] == m, "output_selectivity_removal"]
                 for m in ("contrastive", "contrastive_rnd"))
     (m1, h1), (m2, h2) = mean_ci(fcl, 0.95), mean_ci(rnd, 0.95)
     assert m1 - h1 < m2 + h2  # unpaired t-intervals overlap
     spec = {"number": 3, "statement": "s", "primary": [
-        {"metric": "context_selectivity_perturbation", "subject": "fcl", "reference": "ablation",
+        {"metric": "output_selectivity_removal", "subject": "fcl", "reference": "ablation",
          "direction": "higher", "min_effect": 0.02}]}
     claim = decide_claim("selectivity", spec, table, params["claims"])
     assert claim.verdict == "supported"

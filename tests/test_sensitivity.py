@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 from scipy.stats import spearmanr
 from torch import nn
@@ -18,7 +19,7 @@ from robsens.blocks.attribution import (
 from robsens.blocks.model import CornerNet
 from robsens.blocks.perturb import perturbed_values
 from robsens.blocks.predict import predict
-from robsens.core.config import load_params
+from robsens.core.config import ParamsError, load_params
 from robsens.data.regions import region_masks
 from robsens.sensitivity.maps import MapSettings, Plan, corner_scores, evaluate, rank_alignment
 
@@ -29,7 +30,8 @@ SETTINGS = MapSettings(
     patch=7, reduce="sum", perturbation="mask", strength=0.0, n_probes=4, chunk_size=64
 )
 PLAN = Plan(
-    SETTINGS, replace(SETTINGS, perturbation="replace"), n_test=20, n_probe=24, n_examples=4
+    SETTINGS, replace(SETTINGS, perturbation="replace"), n_test=20, n_probe=24, n_examples=4,
+    n_align=16,
 )
 _, CORNER = region_masks(10, "top_right")
 
@@ -104,16 +106,29 @@ def test_evaluate_reports_every_summary_and_is_deterministic() -> None:
     ]
     metrics, arrays = runs[0]
     assert metrics == runs[1][0]
-    expected = {f"alignment_{f}" for f in ("gradient", "perturbation")}
-    expected |= {f"context_selectivity_{f}" for f in ("gradient", "perturbation")}
+    per_image = metrics.pop("per_image")
+    forms, changes = ("gradient", "perturbation"), ("removal", "perturbation")
+    expected = {f"alignment_{f}" for f in forms}
+    expected |= {f"context_selectivity_{f}" for f in forms}
+    expected |= {f"output_{kind}_{change}" for kind in ("selectivity", "margin_selectivity")
+                 for change in changes}
+    outcomes = set()
     for ctx in ("centre_0_4", "centre_5_9"):
         expected |= {
             f"corner_{kind}_{form}_{ctx}"
             for kind in ("utility", "sensitivity")
-            for form in ("gradient", "perturbation")
+            for form in forms
         }
-    assert set(metrics) == expected
+        expected |= {f"alignment_with_corner_{form}_{ctx}" for form in forms}
+        outcomes |= {f"output_{kind}_{change}_{ctx}" for kind in ("divergence", "margin_change")
+                     for change in changes}
+    assert set(metrics) == expected | outcomes
+    assert set(per_image) == outcomes
+    for key in outcomes:  # the per-image outcomes are what the context means average
+        assert np.mean(per_image[key]) == pytest.approx(metrics[key]), key
     assert all(np.isfinite(v) for v in metrics.values())
+    assert len(arrays["alignment_with_corner_gradient"]) == 16
+    assert arrays["output_divergence_removal"].shape == (24,)
     assert arrays["utility_perturbation"].shape == (20, 16)
     assert arrays["example_x"].shape == (4, 1, 28, 28)
     assert arrays["example_utility_gradient_pixels"].shape == (4, 1, 28, 28)
@@ -150,11 +165,14 @@ def test_plan_from_params_gives_the_corner_its_own_perturbation() -> None:
     plan = Plan.from_params(cfg)
     assert plan.maps.perturbation == cfg["perturbation"]
     assert plan.corner == replace(plan.maps, perturbation=cfg["corner_perturbation"])
-    assert (plan.n_test, plan.n_probe, plan.n_examples) == (
+    assert (plan.n_test, plan.n_probe, plan.n_examples, plan.n_align) == (
         cfg["n_test"],
         cfg["n_probe"],
         cfg["n_examples"],
+        cfg["n_align"],
     )
+    with pytest.raises(ParamsError, match=r"n_align \(\d+\) exceeds sensitivity\.n_probe"):
+        Plan.from_params({**cfg, "n_align": cfg["n_probe"] + 1})
 
 
 def test_batched_maps_match_a_naive_loop() -> None:
@@ -179,4 +197,4 @@ def test_maps_benchmark_floor_counts_every_pass() -> None:
     backward = t["pair"] - t["graph_forward"]
     assert t["n_patches"] == 4
     assert t["floor"] == t["pair"] + t["graph_forward"] + 2 * backward + 5 * t["forward"]
-    assert t["maps"] > 0
+    assert t["maps"] > 0 and t["output"] > 0

@@ -8,17 +8,18 @@ from robsens.blocks.predict import accuracy_report, predict
 from robsens.core.config import RARE_CLASSES
 
 
-def flip_rates(pred_plain: torch.Tensor, pred_corner: torch.Tensor, centre: torch.Tensor
-               ) -> dict[str, float]:
-    """How often adding a corner digit changes the prediction, by context.
+def flip_outcomes(pred_plain: torch.Tensor, pred_corner: torch.Tensor, centre: torch.Tensor
+                  ) -> dict[str, torch.Tensor]:
+    """Per probe image, 1 where adding a corner digit changes the prediction, by context.
 
     Under a centre 0-4 the corner decides the label (flipping is right); under 5-9 it
-    carries no information (flipping is a failure of robustness).
+    carries no information (flipping is a failure of robustness). Keys are the flip rates'
+    names: each rate is the mean of its outcomes, which the clean metrics also store per
+    image so that a claim can pair models probe image by probe image.
     """
-    flipped = (pred_plain != pred_corner).float()
+    flipped = (pred_plain != pred_corner).int()
     useful = centre < 5
-    return {"flip_rate_centre_0_4": flipped[useful].mean().item(),
-            "flip_rate_centre_5_9": flipped[~useful].mean().item()}
+    return {"flip_rate_centre_0_4": flipped[useful], "flip_rate_centre_5_9": flipped[~useful]}
 
 
 def evaluate_clean(model: torch.nn.Module, test: dict, probe: dict, batch_size: int) -> dict:
@@ -32,6 +33,8 @@ def evaluate_clean(model: torch.nn.Module, test: dict, probe: dict, batch_size: 
     report["per_image"] = {"accuracy": correct.tolist(), "rare_accuracy": correct[rare].tolist()}
     pred_plain = predict(model, probe["x_plain"], batch_size)
     pred_corner = predict(model, probe["x_corner"], batch_size)
-    report.update(flip_rates(pred_plain, pred_corner, probe["centre"]))
+    flips = flip_outcomes(pred_plain, pred_corner, probe["centre"])
+    report.update({name: outcomes.float().mean().item() for name, outcomes in flips.items()})
+    report["per_image"].update({name: outcomes.tolist() for name, outcomes in flips.items()})
     report["probe_accuracy_with_corner"] = (pred_corner == probe["y_corner"]).float().mean().item()
     return report

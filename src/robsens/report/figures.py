@@ -46,6 +46,12 @@ FIGURES: tuple[Figure, ...] = (
            "Robust training read along its strength: clean and rare-class accuracy, mean "
            "corrupted accuracy and mean RFS against the noise sigma and against each attack "
            "norm's radius eps (0: the baseline), mean and interval over seeds."),
+    Figure("output_sensitivity_by_context", "Sensitivity",
+           "How far the prediction moves when the corner digit is removed, under centre digits "
+           "0-4 (the corner decides the label) and 5-9 (it carries no information): mean JS "
+           "divergence and logit-margin change per model, and the context selectivities "
+           "(log10 ratio of the two contexts' means) of the prediction and of the embedding; "
+           "mean and interval over seeds."),
     Figure("sensitivity_examples", "Sensitivity",
            "Utility and sensitivity maps of example test images for each model (first seed)."),
     Figure("corner_sensitivity_by_context", "Sensitivity",

@@ -2,7 +2,9 @@
 decided in :mod:`robsens.report.claims` from the endpoint params declares).
 
 Reads ``results/metrics/*/seed*/sensitivity.json`` (summaries) and the per-image arrays next
-to them (figures). Intervals are Student-t over seeds for the tables and figures.
+to them (figures). Intervals are Student-t over seeds for the tables and figures. The
+output-level numbers (how far the prediction moves with the corner digit) come first: they
+are claim 3's primary endpoint; the embedding-level ones follow as secondary.
 """
 
 from __future__ import annotations
@@ -18,12 +20,26 @@ import pandas as pd
 import seaborn as sns
 
 from robsens.core.io import load_npz, save_figure
-from robsens.core.stats import markdown_table, summarise
+from robsens.core.stats import markdown_table, summarise, t_errorbar
 from robsens.pipeline import paths
 from robsens.report.figures import figure_markdown
 from robsens.report.tables import load_metrics, model_order, with_roles
-from robsens.sensitivity.maps import CONTEXTS
+from robsens.sensitivity.maps import CONTEXTS, DIVERGENCE_FLOOR, MARGIN_FLOOR
 
+OUTPUT_COLUMNS = {
+    "output_selectivity_removal": "output selectivity, JS (log10)",
+    "output_margin_selectivity_removal": "output selectivity, margin (log10)",
+    "output_divergence_removal_centre_0_4": "JS, centre 0-4",
+    "output_divergence_removal_centre_5_9": "JS, centre 5-9",
+    "output_margin_change_removal_centre_0_4": "|Δ margin|, centre 0-4",
+    "output_margin_change_removal_centre_5_9": "|Δ margin|, centre 5-9",
+    "output_selectivity_perturbation": "output selectivity, JS, corner perturbed (log10)",
+}
+ALIGNMENT_COLUMNS = {
+    f"alignment_with_corner_{form}_{context}": f"alignment ({form}), {label}"
+    for form in ("perturbation", "gradient")
+    for context, label in (("centre_0_4", "centre 0-4"), ("centre_5_9", "centre 5-9"))
+}
 COLUMNS = {
     "context_selectivity_perturbation": "context selectivity (perturbation)",
     "context_selectivity_gradient": "context selectivity (gradient)",
@@ -34,7 +50,12 @@ COLUMNS = {
     "corner_utility_perturbation_centre_0_4": "corner utility, centre 0-4",
     "corner_utility_perturbation_centre_5_9": "corner utility, centre 5-9",
 }
-METRICS = list(COLUMNS)[:4]  # the section's DVC metrics: selectivity and alignment
+# the section's DVC metrics: the selectivities (output, then embedding) and the alignment
+METRICS = [*list(OUTPUT_COLUMNS)[:2], "output_selectivity_perturbation", *list(COLUMNS)[:4]]
+# the three selectivities of the figure's right panel, all as log10 ratios of context means
+SELECTIVITIES = {"output_selectivity_removal": "output, JS",
+                 "output_margin_selectivity_removal": "output, margin",
+                 "context_selectivity_perturbation": "embedding, S_R"}
 SCATTER_POINTS = 3000  # patches per model in the scatter (a seeded subsample)
 
 
@@ -105,6 +126,40 @@ def corner_by_context(arrays: dict[tuple[str, int], dict[str, np.ndarray]], path
     plt.close(fig)
 
 
+def output_by_context(sens: pd.DataFrame, level: float, path: Path) -> None:
+    """Output-level measures of the corner digit's removal, by model: the mean JS divergence
+    and the mean margin change per context, and the selectivities (log10 ratio of the
+    centre 0-4 over the centre 5-9 mean) at the output and, for contrast, in the embedding.
+    Bars are means over seeds with the report's t-interval."""
+    frames = []
+    for measure in ("divergence", "margin_change"):
+        for context, label in (("centre_0_4", "centre 0-4"), ("centre_5_9", "centre 5-9")):
+            frames.append(pd.DataFrame({"model": sens["model"], "context": label,
+                                        "measure": measure,
+                                        "value": sens[f"output_{measure}_removal_{context}"]}))
+    changes = pd.concat(frames)
+    selectivity = pd.concat([
+        pd.DataFrame({"model": sens["model"], "level": label,
+                      "value": np.log10(sens[key]) if key.startswith("context") else sens[key]})
+        for key, label in SELECTIVITIES.items()])
+    fig, axes = plt.subplots(3, 1, sharex=True,
+                             figsize=(max(6.0, 0.9 * sens["model"].nunique()), 9))
+    for ax, measure, ylabel in ((axes[0], "divergence", "JS divergence (nats)"),
+                                (axes[1], "margin_change", "|Δ logit margin|")):
+        sns.barplot(changes[changes["measure"] == measure], x="model", y="value", hue="context",
+                    errorbar=t_errorbar(level), ax=ax)
+        ax.set(ylabel=f"{ylabel}\n(corner removed)", xlabel="")
+    sns.barplot(selectivity, x="model", y="value", hue="level", errorbar=t_errorbar(level),
+                ax=axes[2])
+    axes[2].set(ylabel="selectivity, log10(0-4 / 5-9)", xlabel="")
+    for ax in axes:
+        ax.tick_params(axis="x", rotation=30)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(path, fig, dpi=110)
+    plt.close(fig)
+
+
 def utility_vs_sensitivity(arrays: dict[str, dict[str, np.ndarray]], path: Path) -> None:
     """Patch utility against patch sensitivity (perturbation forms), one panel per model.
 
@@ -142,17 +197,40 @@ def sensitivity_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         return "## Contextual utility and sensitivity\n\nNo sensitivity metrics yet.\n", {}
     sens = model_order(params, sens)
     level, cfg = params["report"]["ci_level"], params["sensitivity"]
-    summary = with_roles(params, summarise(sens, ["model", "method"], list(COLUMNS), level))
+    columns = [*OUTPUT_COLUMNS, *COLUMNS, *ALIGNMENT_COLUMNS]
+    summary = with_roles(params, summarise(sens, ["model", "method"], columns, level))
     arrays = {(r.model, r.seed): load_npz(paths.fill(paths.SENSITIVITY_ARRAYS, model=r.model,
                                                      seed=r.seed))
               for r in sens.itertuples()}
     first_seed = {m: a for (m, s), a in arrays.items() if s == sens["seed"].min()}
+    output_by_context(sens, level, fig_dir / "output_sensitivity_by_context.png")
     example_maps(first_seed, fig_dir / "sensitivity_examples.png")
     corner_by_context(arrays, fig_dir / "corner_sensitivity_by_context.png")
     utility_vs_sensitivity(first_seed, fig_dir / "utility_vs_sensitivity.png")
 
     text = [
         "## Contextual utility and sensitivity\n",
+        "### Output level: how far the prediction moves with the corner digit\n",
+        f"On the first {cfg['n_probe']} probe images (each a centre digit with a corner "
+        "digit), the prediction with the corner digit is compared with the prediction with the "
+        "corner digit removed (the probe pair) and with the corner perturbed in place "
+        f"(`{cfg['corner_perturbation']}`). Per image: the Jensen-Shannon divergence (nats, at "
+        "most ln 2 = 0.69) between the two predicted distributions, bounded so that a few "
+        "confident flips cannot dominate the mean as they would a symmetric KL, and the "
+        "absolute change of the logit margin of the with-corner label. **Output selectivity** "
+        "= log10 of the centre 0-4 mean over the centre 5-9 mean (0: the prediction moves "
+        "equally in both contexts; 1: ten times more where the corner decides the label); "
+        "each mean is floored at "
+        f"{DIVERGENCE_FLOOR:g} nats / {MARGIN_FLOOR:g} logits so that a model whose prediction "
+        "never moves scores 0, not 0/0. A log-ratio, because the ratios span orders of "
+        "magnitude and paired per-seed differences of logs are ratios of ratios. This is "
+        "claim 3's primary endpoint: the head can apply the context by itself, so the "
+        f"embedding need not be selective for the model to be. Mean ± {level:.0%} "
+        "t-interval over seeds.\n",
+        markdown_table(summary, OUTPUT_COLUMNS, ["model", "method"]),
+        "",
+        figure_markdown("output_sensitivity_by_context"),
+        "### Embedding level (secondary)\n",
         "Utility: how much the loss cares about a region in this context; sensitivity: how much "
         "the embedding g moves when it moves (science.md section 2). Perturbation forms perturb "
         f"a region with `{cfg['perturbation']}` (strength {cfg['strength']}): "
@@ -167,8 +245,11 @@ def sensitivity_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         f"of each of the first {cfg['n_test']} test images, averaged. "
         f"Mean ± {level:.0%} t-interval over seeds.\n",
         markdown_table(summary, COLUMNS, ["model", "method"]),
-        "\nThe paired-probe flip rates, the same question asked of the predictions, are in the "
-        "clean-evaluation table above.\n",
+        f"\nAlignment on images that carry a corner digit (the first {cfg['n_align']} probe "
+        "images), split by context: the test images above are 90% without a corner digit.\n",
+        markdown_table(summary, ALIGNMENT_COLUMNS, ["model", "method"]),
+        "\nThe paired-probe flip rates, the same question asked of the predicted classes, are "
+        "in the clean-evaluation table above.\n",
         "", *(figure_markdown(name) for name in
               ("sensitivity_examples", "corner_sensitivity_by_context", "utility_vs_sensitivity")),
     ]

@@ -18,7 +18,9 @@ def run(params: dict, args: argparse.Namespace) -> None:
         return summary
 
     m = run_model_stage(params, args, "sensitivity", compute)
-    print(f"{args.model} seed {args.seed}: context selectivity "
+    print(f"{args.model} seed {args.seed}: output selectivity (log10) "
+          f"{m['output_selectivity_removal']:.3f} (JS), "
+          f"{m['output_margin_selectivity_removal']:.3f} (margin); embedding context selectivity "
           f"{m['context_selectivity_perturbation']:.3f} (perturbation), "
           f"{m['context_selectivity_gradient']:.3f} (gradient); alignment "
           f"{m['alignment_perturbation']:.3f} / {m['alignment_gradient']:.3f}")
