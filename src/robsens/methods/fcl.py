@@ -84,7 +84,8 @@ FCL_HPARAMS = {
             "type": "integer", "minimum": 0,
             "description": "Output width of the MLP projection head (embed_dim -> embed_dim -> "
             "projection_dim) that InfoNCE compares; 0: contrast the embeddings g(x) "
-            "themselves. With a head, FCL kept clean and rare-class accuracy in the sweep.",
+            "themselves. In the validation sweep (README) dropping the head raised context "
+            "selectivity (+0.04, main effect) and cost 1.7 points of clean accuracy.",
         },
         "batch_negatives": {
             "type": "boolean",
