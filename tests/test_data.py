@@ -63,3 +63,20 @@ def test_synthesis_is_deterministic_per_seed(tmp_path: Path, data_cfg: dict) -> 
     md5 = lambda m: [s["md5"] for s in m["splits"].values()]  # noqa: E731
     assert md5(a) == md5(b)
     assert md5(a) != md5(c)
+
+
+def test_validation_probe_pairs_the_validation_centres(splits: dict, data_cfg: dict) -> None:
+    """val_probe (evaluate.split: val) shows the validation split's own centre digits with
+    and without a corner digit: nothing in it comes from the test side."""
+    val, probe = splits["val"], splits["val_probe"]
+    n = min(data_cfg["n_val"], data_cfg["n_probe"])
+    assert len(probe["centre"]) == n
+    np.testing.assert_array_equal(probe["centre"], val["centre"][:n])
+    plain = ~val["corner"][:n]  # where val shows the centre digit alone, the probe's plain
+    np.testing.assert_array_equal(probe["x_plain"][plain], val["x"][:n][plain])  # is it
+    rows, cols = corner_slices(data_cfg["corner_size"], data_cfg["corner_position"])
+    outside = np.ones((28, 28), dtype=bool)
+    outside[rows, cols] = False
+    np.testing.assert_array_equal(probe["x_corner"][:, outside], probe["x_plain"][:, outside])
+    pasted = probe["x_corner"][:, rows, cols] != probe["x_plain"][:, rows, cols]
+    assert pasted.any(axis=(1, 2)).mean() > 0.9

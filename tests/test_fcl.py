@@ -3,6 +3,9 @@ FCL-random differs from FCL in the selection and nothing else."""
 
 from __future__ import annotations
 
+import copy
+import math
+
 import pytest
 import torch
 import yaml
@@ -10,8 +13,10 @@ import yaml
 from robsens.blocks.attribution import select_high_low, select_random
 from robsens.blocks.model import build_model
 from robsens.core.config import NUM_CLASSES
-from robsens.methods.fcl import FCL
+from robsens.methods import build_method
+from robsens.methods.fcl import FCL, info_nce
 from robsens.methods.fcl_random import FCLRandom
+from robsens.pipeline.stages import BY_NAME
 
 from .conftest import ROOT
 
@@ -65,3 +70,59 @@ def test_fcl_random_differs_only_in_the_selection(batch) -> None:
     assert all(torch.equal(reference[k], ablation[k]) for k in reference)
     random_grads = weight_grads(FCLRandom, hp, *batch)
     assert not all(torch.equal(reference[k], random_grads[k]) for k in reference)
+
+
+def test_single_negative_is_the_papers_formula() -> None:
+    """batch_negatives false: -log(e^{z.z+/t} / (e^{z.z+/t} + e^{z.z-/t})), by hand."""
+    z = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    z_pos = torch.tensor([[3.0, 4.0], [0.0, 1.0]])  # unit: (0.6, 0.8), (0, 1)
+    z_neg = torch.tensor([[0.0, -1.0], [1.0, 0.0]])
+    tau = 0.5
+    # example 0: z.z+ = 0.6, z.z- = 0; example 1: z.z+ = 1, z.z- = 0
+    by_hand = [-math.log(math.exp(p / tau) / (math.exp(p / tau) + math.exp(n / tau)))
+               for p, n in ((0.6, 0.0), (1.0, 0.0))]
+    got = info_nce(z, z_pos, z_neg, tau, batch_negatives=False)
+    assert got.item() == pytest.approx(sum(by_hand) / 2, rel=1e-6)
+    # batch negatives add the other example's positive view: example 0 also sees (0, 1)
+    # (z.z = 0), example 1 also sees (0.6, 0.8) (z.z = 0.8)
+    with_batch = [-math.log(math.exp(p / tau) / sum(math.exp(v / tau) for v in (p, n, o)))
+                  for p, n, o in ((0.6, 0.0, 0.0), (1.0, 0.0, 0.8))]
+    got = info_nce(z, z_pos, z_neg, tau, batch_negatives=True)
+    assert got.item() == pytest.approx(sum(with_batch) / 2, rel=1e-6)
+
+
+def test_projection_dim_zero_contrasts_the_embeddings(batch) -> None:
+    hp = {**PARAMS["models"]["fcl"], "projection_dim": 0}
+    method = FCL(build_model(PARAMS["model"], NUM_CLASSES), hp)
+    assert method.projection is None and method.extra_modules() is None
+    with_head = FCL(build_model(PARAMS["model"], NUM_CLASSES), {**hp, "projection_dim": 8})
+    assert with_head.extra_modules()[-1].out_features == 8
+    loss, stats = method.loss(*batch, hp["warmup_epochs"], torch.Generator().manual_seed(0))
+    assert math.isfinite(loss.item()) and stats["fcl"] > 0
+
+
+@pytest.mark.parametrize(("value", "kind"), [("sensitivity", "perturbation"),
+                                             ("sensitivity_corner", "corner_perturbation")])
+def test_views_can_perturb_as_the_evaluation(value: str, kind: str) -> None:
+    params = copy.deepcopy(PARAMS)
+    params["sensitivity"] |= {"perturbation": "replace", "corner_perturbation": "mask",
+                              "strength": 0.3, "patch": 7}
+    params["models"]["fcl"] |= {"perturbation": value, "strength": 0.9, "patch": "sensitivity"}
+    model = build_model(params["model"], NUM_CLASSES)
+    method = build_method(model, params, "fcl")
+    assert isinstance(method, FCL)
+    assert method.hparams["perturbation"] == params["sensitivity"][kind]
+    assert method.hparams["strength"] == 0.3 and method.hparams["patch"] == 7
+    random = build_method(model, params | {"models": {"r": {**params["models"]["fcl"],
+                                                             "method": "fcl_random"}}}, "r")
+    assert {**random.hparams, "method": "fcl"} == method.hparams  # the ablation resolves alike
+    # the train stage reruns (and its run key changes) when a linked key changes
+    train = BY_NAME["train"].params_values(params, {"model": "fcl", "seed": 0})
+    assert {"sensitivity.perturbation", "sensitivity.corner_perturbation",
+            "sensitivity.strength", "sensitivity.patch"} <= set(train)
+
+
+def test_explicit_perturbations_are_unchanged_by_resolution() -> None:
+    params = copy.deepcopy(PARAMS)
+    params["models"]["fcl"] |= {"perturbation": "mask", "patch": 2}
+    assert FCL.resolve(params["models"]["fcl"], params) == params["models"]["fcl"]

@@ -79,7 +79,7 @@ for stage in STAGES:
             stage.name
         input:
             code=code_of(stage),
-            deps=stage.deps,
+            deps=stage.inputs(config),
             gathered=expand(stage.gather, model=MODELS, seed=SEEDS),
         output:
             [declared(out) for out in stage.outs],

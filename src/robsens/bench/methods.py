@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from robsens.blocks.model import build_model
 from robsens.core.config import NUM_CLASSES
 from robsens.core.runtime import make_deterministic, resolve_device
-from robsens.methods import METHODS, model_roles
+from robsens.methods import build_method, model_roles
 
 WARMUP, ROUNDS = 3, 30
 FCL_OVER_ERM_TARGET = 3.5
@@ -38,7 +38,7 @@ def make_step(params: dict, model_name: str, x: torch.Tensor, y: torch.Tensor
     """A closure doing one optimiser step (loss, backward, update) and returning its seconds."""
     hparams = params["models"][model_name]
     model = build_model(params["model"], NUM_CLASSES).to(x.device)
-    method = METHODS[hparams["method"]](model, hparams)
+    method = build_method(model, params, model_name)
     extra = method.extra_modules()
     trainable = list(model.parameters()) + (list(extra.to(x.device).parameters()) if extra else [])
     opt = torch.optim.Adam(trainable, lr=params["train"]["lr"])
@@ -51,7 +51,7 @@ def make_step(params: dict, model_name: str, x: torch.Tensor, y: torch.Tensor
         tic = time.perf_counter()
         loss, _ = method.loss(x, y, epoch, g)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward(inputs=trainable)  # as training does (robsens.training.loop)
         opt.step()
         if x.device.type == "cuda":
             torch.cuda.synchronize()
@@ -118,8 +118,7 @@ def passes(params: dict, x: torch.Tensor, y: torch.Tensor) -> dict[str, Callable
 
 def views_step(params: dict, name: str, x: torch.Tensor) -> Callable[[], float]:
     """FCL's feature selection and views alone (utility, H and L, perturbed copies)."""
-    method = METHODS[params["models"][name]["method"]](
-        build_model(params["model"], NUM_CLASSES).to(x.device), params["models"][name])
+    method = build_method(build_model(params["model"], NUM_CLASSES).to(x.device), params, name)
     g = torch.Generator(device=x.device).manual_seed(0)
     grad = torch.randn(x.shape, generator=g, device=x.device)
     return _timer(lambda: method.views(x, grad, g), x.device)

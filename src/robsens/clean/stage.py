@@ -12,8 +12,8 @@ from robsens.pipeline import paths
 
 def run(params: dict, args: argparse.Namespace) -> None:
     def compute(model, device) -> dict:
-        test = load_split(paths.DATA_DIR, "test", device)
-        probe = load_split(paths.DATA_DIR, "probe", device)
+        test = load_split(paths.DATA_DIR, paths.eval_split(params, "test"), device)
+        probe = load_split(paths.DATA_DIR, paths.eval_split(params, "probe"), device)
         return evaluate_clean(model, test, probe, params["evaluate"]["batch_size"])
 
     m = run_model_stage(params, args, "clean", compute)

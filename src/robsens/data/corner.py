@@ -3,7 +3,8 @@
 A share ``corner_fraction`` of images gets a small second digit pasted (per-pixel max)
 into a corner; a centre digit c in 0-4 then becomes class 10 + c, a centre 5-9 keeps its
 label. Corner digits come from pools disjoint from the centre digits. Besides the i.i.d.
-splits, the paired probe shows the same centre digits with and without a corner digit.
+splits, the paired probe shows the same centre digits with and without a corner digit (and
+``val_probe`` does so for the validation split's centre digits).
 """
 
 from __future__ import annotations
@@ -102,7 +103,13 @@ def _probe(centre: np.ndarray, labels: np.ndarray, corners: np.ndarray,
 
 
 def build_splits(data_cfg: dict) -> dict[str, dict[str, np.ndarray]]:
-    """All four splits as arrays; deterministic in ``data_cfg`` (seed included)."""
+    """All five splits as arrays; deterministic in ``data_cfg`` (seed included).
+
+    ``val_probe`` is the validation side's paired probe (``evaluate.split: val``): the
+    validation split's centre digits (at most ``n_probe``), each with and without a corner
+    digit from the train-side corner pool, so a validation-scored run reads nothing
+    test-side. It draws from its own generator: the other four splits are the same bytes
+    as without it."""
     pools = digit_pools(data_cfg)
     rng = np.random.default_rng(data_cfg["seed"] + 7919)
     (tr_x, tr_y), (te_x, te_y) = pools["train"], pools["test"]
@@ -115,6 +122,9 @@ def build_splits(data_cfg: dict) -> dict[str, dict[str, np.ndarray]]:
         "test": _compose(te_x[:n_te], te_y[:n_te], te_corners, data_cfg, rng),
         "probe": _probe(te_x[n_te : n_te + n_pr], te_y[n_te : n_te + n_pr], te_corners,
                         data_cfg, rng),
+        "val_probe": _probe(tr_x[n_tr : n_tr + min(n_va, n_pr)],
+                            tr_y[n_tr : n_tr + min(n_va, n_pr)], tr_corners, data_cfg,
+                            np.random.default_rng(data_cfg["seed"] + 7920)),
     }
 
 

@@ -16,8 +16,9 @@ from robsens.pipeline import paths
 from robsens.report.figures import figure_markdown
 
 
-def data_grid(split: dict[str, np.ndarray], per_class: int, path: Path) -> None:
-    """Examples per centre digit, without and with a corner digit, titled by class."""
+def data_grid(split: dict[str, np.ndarray], per_class: int, path: Path, name: str) -> None:
+    """Examples of split ``name`` per centre digit, without and with a corner digit, titled
+    by class."""
     fig, axes = plt.subplots(10, 2 * per_class, figsize=(2 * per_class * 0.9, 10 * 0.95))
     for digit in range(10):
         for col, with_corner in enumerate((False, True)):
@@ -28,8 +29,9 @@ def data_grid(split: dict[str, np.ndarray], per_class: int, path: Path) -> None:
                 if j < len(idx):
                     ax.imshow(split["x"][idx[j]], cmap="gray", vmin=0, vmax=255)
                     ax.set_title(f"class {split['y'][idx[j]]}", fontsize=7)
-    fig.suptitle(f"Test examples per centre digit: left {per_class} without a corner digit, "
-                 f"right {per_class} with one (centre 0-4 + corner = rare class 10-14)")
+    fig.suptitle(f"{name.capitalize()} examples per centre digit: left {per_class} without a "
+                 f"corner digit, right {per_class} with one (centre 0-4 + corner = rare class "
+                 "10-14)")
     fig.tight_layout()
     save_figure(path, fig, dpi=90)
     plt.close(fig)
@@ -37,8 +39,9 @@ def data_grid(split: dict[str, np.ndarray], per_class: int, path: Path) -> None:
 
 def data_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
     manifest = load_json(paths.DATA_MANIFEST)
-    test = load_npz(paths.split_path("test"))
-    data_grid(test, params["report"]["examples_per_class"], fig_dir / "data_grid.png")
+    name = paths.eval_split(params, "test")  # the evaluation's split: test or val
+    test = load_npz(paths.split_path(name))
+    data_grid(test, params["report"]["examples_per_class"], fig_dir / "data_grid.png", name)
     lines = ["| split | images | with corner | class counts 0-14 |", "|---|---|---|---|"]
     for name in paths.SPLITS:
         split = manifest["splits"][name]
@@ -49,8 +52,8 @@ def data_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         "## Data\n\n"
         f"Digit source: **{manifest['source']}**. Corner fraction "
         f"{params['data']['corner_fraction']}, corner size {params['data']['corner_size']} px at "
-        f"{params['data']['corner_position']}; rare classes 10-14 make up {rare:.1%} of the test "
-        "split. The probe split counts each centre digit once (its with-corner label).\n\n"
+        f"{params['data']['corner_position']}; rare classes 10-14 make up {rare:.1%} of the {name} "
+        "split. The probe splits count each centre digit once (its with-corner label).\n\n"
         + "\n".join(lines) + "\n\n" + figure_markdown("data_grid")
     )
     return text, {"data": {"source": manifest["source"]}}

@@ -48,6 +48,13 @@ class Method:
         self.model = model
         self.hparams = hparams
 
+    @classmethod
+    def resolve(cls, hparams: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+        """The hyperparameters the method trains with: ``hparams`` with any value that
+        refers to another params section filled in from it (none here; FCL's views can
+        take the evaluation's perturbation)."""
+        return dict(hparams)
+
     def extra_modules(self) -> nn.Module | None:
         """Trainable parts beyond the classifier (e.g. a projection head), or None."""
         return None
@@ -84,6 +91,13 @@ def register(name: str):
         return cls
 
     return decorator
+
+
+def build_method(model: CornerNet, params: Mapping[str, Any], name: str) -> Method:
+    """The method of ``params["models"][name]`` on ``model``, its hyperparameters resolved
+    (:meth:`Method.resolve`): the one way training and the benchmarks make a method."""
+    cls = METHODS[params["models"][name]["method"]]
+    return cls(model, cls.resolve(params["models"][name], params))
 
 
 class ModelRole(NamedTuple):

@@ -2,8 +2,8 @@
 
 Per-model stages become DVC ``matrix`` stages over ``${models}`` and ``${seeds}`` (read
 from params.yaml by DVC itself), so the generated file does not change with the models or
-seeds; a gathered input (every model's metrics) becomes its directory. Code dependencies
-are the computed ones.
+seeds; a gathered input (every model's metrics) becomes its directory; an evaluation's
+split files are listed for both evaluation splits. Code dependencies are the computed ones.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from robsens.pipeline import paths
 from robsens.pipeline.deps import code_files
 from robsens.pipeline.stages import STAGES, Stage
 
@@ -31,6 +32,15 @@ def _gathered_dir(template: str) -> str:
     return template[: template.index("{")].rstrip("/")
 
 
+def _dvc_deps(stage: Stage) -> list[str]:
+    """The stage's inputs under every evaluation split (``paths.EVAL_SPLITS``): dvc.yaml does
+    not change with params.yaml's ``evaluate.split``, so it lists both sides' files."""
+    deps: list[str] = []
+    for split in paths.EVAL_SPLITS:
+        deps += [d for d in paths.eval_inputs(stage.deps, split) if d not in deps]
+    return [_dvc_wildcards(d, stage) for d in deps]
+
+
 def dvc_stage(stage: Stage) -> dict[str, Any]:
     """One stage in dvc.yaml's schema."""
     entry: dict[str, Any] = {}
@@ -39,7 +49,7 @@ def dvc_stage(stage: Stage) -> dict[str, Any]:
     entry["cmd"] = _dvc_wildcards(stage.command, stage)
     gathered = sorted({_gathered_dir(t) for t in stage.gather})
     entry["deps"] = [*code_files(stage.name),
-                     *(_dvc_wildcards(d, stage) for d in stage.deps), *gathered]
+                     *_dvc_deps(stage), *gathered]
     entry["params"] = [_dvc_wildcards(p, stage) for p in stage.params]
     for out in stage.outs:
         path = _dvc_wildcards(out.path, stage)

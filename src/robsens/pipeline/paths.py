@@ -18,12 +18,18 @@ MANIFEST_FILE, MODEL_FILE, HISTORY_FILE = "manifest.json", "model.pt", "history.
 
 RUNS_DIR = Path("runs")  # named runs' roots, relative to the project root
 SOURCE_DIR = Path("src/robsens")  # the package source, as the pipeline's code dependencies
-SPLITS = ("train", "val", "test", "probe")
+SPLITS = ("train", "val", "test", "probe", "val_probe")
+# What an evaluation reads, by params `evaluate.split`: the test side (the study's numbers) or
+# the validation side (a sweep choosing hyperparameters must never see the test side). Stages
+# name the test side's roles, "test" (i.i.d. images) and "probe" (the paired probe);
+# :func:`eval_split` maps a role to the split file the run reads.
+EVAL_SPLITS = {"test": {"test": "test", "probe": "probe"},
+               "val": {"test": "val", "probe": "val_probe"}}
 
 DATA_DIR = Path("data/corner")
 DATA_MANIFEST = DATA_DIR / MANIFEST_FILE
 CORRUPTED_DIR = Path("data/corrupted")
-CORRUPTED_SUBSET = CORRUPTED_DIR / "subset.npz"  # test-split indices the corrupt stage chose
+CORRUPTED_SUBSET = CORRUPTED_DIR / "subset.npz"  # evaluation-split indices it corrupted
 
 MODELS_DIR = Path("results/models")
 METRICS_DIR = Path("results/metrics")
@@ -57,6 +63,20 @@ def fill(template: str, **wildcards: object) -> Path:
 
 def split_path(split: str) -> Path:
     return DATA_DIR / f"{split}.npz"
+
+
+def eval_split(params: dict, role: str) -> str:
+    """The split an evaluation reads for ``role`` ("test" or "probe") under
+    ``params["evaluate"]["split"]``."""
+    return EVAL_SPLITS[params["evaluate"]["split"]][role]
+
+
+def eval_inputs(files: tuple[str, ...], split: str) -> tuple[str, ...]:
+    """Stage inputs with the test side's split files swapped for ``split``'s (the paths of
+    every other input unchanged)."""
+    swap = {str(split_path(role)): str(split_path(name))
+            for role, name in EVAL_SPLITS[split].items()}
+    return tuple(swap.get(f, f) for f in files)
 
 
 def model_dir(model: str, seed: int) -> Path:

@@ -56,7 +56,9 @@ class Stage:
     entry: str  # module whose run(params, args) does the work; its imports are the code deps
     help: str
     params: tuple[str, ...]  # dotted params keys the outputs depend on ("{model}" allowed)
-    deps: tuple[str, ...]  # input paths (templates over the wildcards)
+    # Input paths (templates over the wildcards). The test side's split files stand for the
+    # evaluation split's: paths.eval_inputs swaps them under `evaluate.split: val`.
+    deps: tuple[str, ...]
     outs: tuple[Out, ...]
     wildcards: tuple[str, ...] = ()
     gather: tuple[str, ...] = field(default=())  # inputs over every model x seed
@@ -88,6 +90,10 @@ class Stage:
                 node = node[part]
             picked[key] = node
         return picked
+
+    def inputs(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """``deps`` as a run with these params reads them (its evaluation split's files)."""
+        return paths.eval_inputs(self.deps, params["evaluate"]["split"])
 
     @property
     def log(self) -> str:
@@ -131,8 +137,10 @@ STAGES: tuple[Stage, ...] = (
         name="train",
         entry="robsens.training.stage",
         help="train one model for one seed (resumes from checkpoints)",
+        # FCL's views can take the evaluation's perturbation (methods/fcl.py, resolve)
         params=("reproducibility", "device", "threads", "train", "model", "models.{model}",
-                "evaluate.batch_size"),
+                "evaluate.batch_size", "sensitivity.perturbation",
+                "sensitivity.corner_perturbation", "sensitivity.strength", "sensitivity.patch"),
         deps=(str(paths.split_path("train")), str(paths.split_path("val")),
               str(paths.DATA_MANIFEST)),
         outs=(Out(paths.MODEL), Out(paths.HISTORY, kind="plots", plot=TRAINING_CURVE)),
@@ -154,7 +162,7 @@ STAGES: tuple[Stage, ...] = (
         entry="robsens.robustness.corrupt_stage",
         help="write the corrupted test sets (all severities), the subset and a manifest",
         params=("reproducibility", "device", "threads", "robustness.seed",
-                "robustness.n_images", "robustness.corruptions"),
+                "robustness.n_images", "robustness.corruptions", "evaluate.split"),
         deps=(str(paths.split_path("test")), str(paths.DATA_MANIFEST)),
         outs=(Out(str(paths.CORRUPTED_DIR), directory=True),),
         mem_mb=3000, gpu=1,  # peak 422 MB; the paper study corrupts 6x the images
@@ -164,7 +172,7 @@ STAGES: tuple[Stage, ...] = (
         entry="robsens.robustness.stage",
         help="corrupted accuracy, rare-class accuracy under corruption, RFS curve",
         params=("reproducibility", "device", "threads", "robustness", "data.corner_size",
-                "data.corner_position"),
+                "data.corner_position", "evaluate.split"),
         deps=(*_model_files(), str(paths.CORRUPTED_DIR), str(paths.split_path("test"))),
         outs=(Out(_metrics("robustness"), kind="metrics"),
               Out(paths.ROBUSTNESS_CURVE, kind="plots",
@@ -177,7 +185,7 @@ STAGES: tuple[Stage, ...] = (
         entry="robsens.sensitivity.stage",
         help="utility and sensitivity maps, context selectivity, alignment",
         params=("reproducibility", "device", "threads", "sensitivity", "data.corner_size",
-                "data.corner_position"),
+                "data.corner_position", "evaluate.split"),
         deps=(*_model_files(), str(paths.split_path("test")), str(paths.split_path("probe"))),
         outs=(Out(_metrics("sensitivity"), kind="metrics"), Out(paths.SENSITIVITY_ARRAYS)),
         wildcards=PER_MODEL,
@@ -200,7 +208,7 @@ STAGES: tuple[Stage, ...] = (
         help="write reports/results.md, summary.json and figures",
         # the sections quote the data, robustness and sensitivity settings they were made with
         params=("reproducibility", "report", "models", "seeds", "data", "robustness",
-                "sensitivity"),
+                "sensitivity", "evaluate.split"),
         deps=(str(paths.DATA_MANIFEST), str(paths.split_path("test")),
               str(paths.LINEAR_SWEEP), str(paths.LINEAR_SUMMARY)),
         gather=(_metrics("clean"), _metrics("robustness"), _metrics("sensitivity"),

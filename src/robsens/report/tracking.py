@@ -52,10 +52,10 @@ PIPELINE_RUN = "robsens.pipeline_run"  # on a model run: the latest pipeline run
 MODEL_MD5 = "robsens.model_md5"  # the model.pt the run's logged MLflow model was made from
 EVALUATION_PARAMS = ("evaluate", "robustness", "sensitivity", "report", "seeds", "device",
                      "threads", "reproducibility")
-EXAMPLE_ROWS = 4  # test images in the logged model's input example
+EXAMPLE_ROWS = 4  # evaluation-split images in the logged model's input example
 
 
-def log_model(uri: str, run, model_path: Path) -> None:
+def log_model(uri: str, run, model_path: Path, split: str) -> None:
     """Log ``model.pt`` as an MLflow PyTorch model with signature and input example.
 
     ``pt2`` (``torch.export``) stores a graph, not pickled code, so loading it runs nothing
@@ -71,7 +71,7 @@ def log_model(uri: str, run, model_path: Path) -> None:
     from robsens.blocks.model import load_trained
 
     model = load_trained(model_path, torch.device("cpu"))
-    with np.load(paths.split_path("test")) as raw:
+    with np.load(paths.split_path(split)) as raw:
         example = (raw["x"][:EXAMPLE_ROWS, None].astype(np.float32) / 255)
     with torch.no_grad():
         logits = model(torch.from_numpy(example)).numpy()
@@ -84,17 +84,19 @@ def log_model(uri: str, run, model_path: Path) -> None:
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
 
 
-def complete_model_run(client, uri: str, run, model_dir: Path, parent_id: str | None) -> None:
-    """Add what the training job does not log: the model, the evaluation data, the
-    evaluation metrics files; link the run to the pipeline run."""
+def complete_model_run(client, uri: str, run, model_dir: Path, parent_id: str | None,
+                       splits: list[str]) -> None:
+    """Add what the training job does not log: the model, the evaluation data (``splits``,
+    the evaluation split's images and probe), the evaluation metrics files; link the run to
+    the pipeline run."""
     run_id = run.info.run_id
     tags = {} if parent_id is None else {PIPELINE_RUN: parent_id}
     md5 = file_md5(model_dir / paths.MODEL_FILE)
     if run.data.tags.get(MODEL_MD5) != md5:
-        log_model(uri, run, model_dir / paths.MODEL_FILE)
+        log_model(uri, run, model_dir / paths.MODEL_FILE, splits[0])
         client.set_terminated(run_id, status=run.info.status, end_time=run.info.end_time)
         tags[MODEL_MD5] = md5
-    log_datasets(client, run, ["test", "probe"])
+    log_datasets(client, run, splits)
     metric_dir = paths.METRICS_DIR / model_dir.relative_to(paths.MODELS_DIR)
     for kind in EVALUATIONS:
         metrics_path = metric_dir / f"{kind}.json"
@@ -171,7 +173,8 @@ def publish(params: Mapping[str, Any]) -> int:
     parent = None if key is None else log_pipeline_run(client, exp_id, params,
                                                        runs.get(key), key, children)
     for model_dir, identity in model_dirs:
-        complete_model_run(client, uri, runs[identity], model_dir, parent)
+        complete_model_run(client, uri, runs[identity], model_dir, parent,
+                           [paths.eval_split(params, role) for role in ("test", "probe")])
     if parent is not None and linear_run_key(params) in runs:
         client.set_tag(runs[linear_run_key(params)].info.run_id, PIPELINE_RUN, parent)
     return synced

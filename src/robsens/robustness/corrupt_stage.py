@@ -13,4 +13,4 @@ def run(params: dict, args: argparse.Namespace) -> None:
     make_deterministic(params["robustness"]["seed"], params["threads"])
     manifest = corrupt_test_split(params, resolve_device(params["device"]))
     print(f"{len(manifest['corruptions'])} corruptions x severities {manifest['severities']} "
-          f"of {manifest['n']} test images -> {paths.CORRUPTED_DIR}")
+          f"of {manifest['n']} {manifest['source']['split']} images -> {paths.CORRUPTED_DIR}")

@@ -391,7 +391,7 @@ def sensitivity_metrics(
     """
     cfg, data = params["sensitivity"], params["data"]
     _, corner = region_masks(data["corner_size"], data["corner_position"])
-    test = load_split(paths.DATA_DIR, "test", device)
-    probe = load_split(paths.DATA_DIR, "probe", device)
+    test = load_split(paths.DATA_DIR, paths.eval_split(params, "test"), device)
+    probe = load_split(paths.DATA_DIR, paths.eval_split(params, "probe"), device)
     gen = torch.Generator(device=device).manual_seed(cfg["seed"])
     return evaluate(model, test, probe, corner, Plan.from_params(cfg), gen)

@@ -21,7 +21,7 @@ from robsens.core.config import NUM_CLASSES
 from robsens.core.io import load_torch, save_json, save_torch
 from robsens.core.runtime import epoch_generator, make_deterministic, resolve_device
 from robsens.data.corner import load_split
-from robsens.methods import METHODS
+from robsens.methods import build_method
 from robsens.pipeline import paths
 from robsens.training.identity import run_identity
 
@@ -42,7 +42,7 @@ def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Pa
     train_split = load_split(data_dir, "train", device)
     val_split = load_split(data_dir, "val", device)
     model = build_model(params["model"], NUM_CLASSES).to(device)
-    method = METHODS[hparams["method"]](model, hparams)
+    method = build_method(model, params, model_name)
     extra = method.extra_modules()
     if extra is not None:
         extra.to(device)
@@ -76,7 +76,9 @@ def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Pa
             idx = order[start : start + bs]
             loss, stats = method.loss(x[idx], y[idx], epoch, g)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # the weights' gradients only: FCL's input x requires grad (its utility), and a
+            # plain backward would also recompute d loss/dx through the first convolution
+            loss.backward(inputs=trainable)
             optimizer.step()
             sums["loss"] += loss.item()
             for k, v in stats.items():
@@ -102,7 +104,7 @@ def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Pa
 
     save_torch(out_dir / paths.MODEL_FILE, {
         "state_dict": model.state_dict(), "model_cfg": params["model"],
-        "model_name": model_name, "hparams": hparams, "seed": seed, "identity": identity,
+        "model_name": model_name, "hparams": method.hparams, "seed": seed, "identity": identity,
     })
     save_json(out_dir / paths.HISTORY_FILE, {
         "model": model_name, "method": hparams["method"], "seed": seed,

@@ -36,7 +36,7 @@ from robsens.pipeline import paths
 
 # The dataset context MLflow shows for each split ("mlflow.data.context").
 CONTEXTS = {"train": "training", "val": "validation", "test": "evaluation",
-            "probe": "evaluation"}
+            "probe": "evaluation", "val_probe": "evaluation"}
 
 
 def log_datasets(client, run, splits: list[str]) -> None:

@@ -52,7 +52,7 @@ def write_corrupted_sets(
 ) -> dict[str, Any]:
     """Write ``<name>.npz`` (x: (S, N, 28, 28) uint8, y, severities) and ``manifest.json``.
 
-    ``source`` describes the clean split the sets derive from (file, md5), so the
+    ``source`` describes the clean split the sets derive from (split, file, md5), so the
     manifest ties each corrupted set to one data version.
     """
     out_dir = Path(out_dir)
@@ -81,20 +81,23 @@ def write_corrupted_sets(
 
 
 def clean_subset(device: torch.device | str) -> dict[str, torch.Tensor]:
-    """The test images behind the corrupted sets, as the corrupt stage recorded them."""
-    test = load_split(paths.DATA_DIR, "test", device)
+    """The clean images behind the corrupted sets: the split and subset the corrupt stage
+    recorded (the test split, or the validation split under ``evaluate.split: val``)."""
+    split = load_json(paths.CORRUPTED_DIR / paths.MANIFEST_FILE)["source"]["split"]
+    test = load_split(paths.DATA_DIR, split, device)
     index = torch.from_numpy(load_npz(paths.CORRUPTED_SUBSET)["index"]).to(device)
     return {key: value[index] for key, value in test.items()}
 
 
 def corrupt_test_split(params: Mapping[str, Any], device: torch.device | str) -> dict[str, Any]:
-    """The noise-injection stage: corrupt the test subset with every configured corruption."""
-    cfg = params["robustness"]
-    test = load_split(paths.DATA_DIR, "test", device)
+    """The noise-injection stage: corrupt a subset of the evaluation split (the test split,
+    or validation under ``evaluate.split: val``) with every configured corruption."""
+    cfg, name = params["robustness"], paths.eval_split(params, "test")
+    test = load_split(paths.DATA_DIR, name, device)
     index = subset_index(len(test["y"]), cfg["n_images"], cfg["seed"])
     save_npz(paths.CORRUPTED_SUBSET, index=index.numpy())
-    split = load_json(paths.DATA_MANIFEST)["splits"]["test"]
-    source = {"file": str(paths.DATA_DIR / split["file"]), "md5": split["md5"]}
+    split = load_json(paths.DATA_MANIFEST)["splits"][name]
+    source = {"split": name, "file": str(paths.DATA_DIR / split["file"]), "md5": split["md5"]}
     index = index.to(test["y"].device)
     return write_corrupted_sets(test["x"][index], test["y"][index], cfg["corruptions"],
                                 cfg["seed"], paths.CORRUPTED_DIR, source)
