@@ -15,11 +15,10 @@ from torch import nn
 from robsens.robustness.metrics import region_noise, rfs_curve
 from robsens.spurious.data import (
     NUM_CLASSES,
-    ORIENTATION_STEP,
-    PERIODS,
     REVERSED_SHIFT,
     box_masks,
     build_splits,
+    family_geometry,
 )
 from robsens.spurious.metrics import evaluate_spurious
 
@@ -48,6 +47,10 @@ def test_the_cue_agrees_at_the_configured_rate_and_at_chance_when_independent(sp
     counts = np.zeros((NUM_CLASSES, NUM_CLASSES))
     np.add.at(counts, (independent["y"], independent["cue"]), 1)
     assert counts.min() > 0
+    theta, period = family_geometry(np.arange(NUM_CLASSES))  # 10 distinct gratings; the
+    assert len(set(zip(theta.round(6), period, strict=True))) == NUM_CLASSES  # reversed one
+    flipped = (np.arange(NUM_CLASSES) + REVERSED_SHIFT) % NUM_CLASSES  # differs in both
+    assert (theta != theta[flipped]).all() and (period != period[flipped]).all()
     reversed_ = splits["test_reversed"]
     assert np.array_equal(reversed_["cue"], (reversed_["y"] + REVERSED_SHIFT) % NUM_CLASSES)
     # a disagreeing training cue is another class's, never the label's
@@ -74,10 +77,9 @@ class CueReader(nn.Module):
         yy, xx = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
         frame = torch.from_numpy(~box_masks(np.array([[4, 4, 24, 24]]))[0]).float()
         templates = []
-        for k in range(NUM_CLASSES):
-            theta = (k % 5) * ORIENTATION_STEP
+        for theta, period in zip(*family_geometry(np.arange(NUM_CLASSES)), strict=True):
             along = xx * math.cos(theta) + yy * math.sin(theta)
-            angle = 2 * math.pi * along / PERIODS[k >= 5]
+            angle = 2 * math.pi * along / period
             templates.append(torch.stack([torch.cos(angle), torch.sin(angle)]) * frame)
         self.register_buffer("templates", torch.stack(templates))  # (10, 2, 28, 28)
 

@@ -9,8 +9,10 @@ the ink alone would leave it untouched, and a box makes the two regions about eq
 (400 and 384 pixels) for every image. RFS reads the region from the stored box, so a variant
 with per-image boxes needs no other change.
 
-Cue families: 10 sinusoidal gratings with a random phase per image, family k at orientation
-(k mod 5) x 36 degrees and period 3 px (k < 5) or 6 px (k >= 5), scaled to ``contrast``.
+Cue families: 10 sinusoidal gratings with a random phase per image, scaled to ``contrast``:
+family k has period 3 px (k < 5) or 6 px (k >= 5) and orientation (k + 2 [k >= 5]) mod 5 x 36
+degrees (:func:`family_geometry`), so that the reversed cue, family (y + 5) mod 10, differs
+from the label's family in both period and orientation (by 72 degrees).
 The family agrees with the label with probability ``agreement`` in train, val and test;
 otherwise it is another class's family, uniformly. In ``test_independent`` it is uniform over
 the 10 families, whatever the label; in ``test_reversed`` it is always the family of class
@@ -50,11 +52,17 @@ def box_masks(boxes: np.ndarray) -> np.ndarray:
     return inside_r[:, :, None] & inside_c[:, None, :]
 
 
+def family_geometry(families: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Orientation (radians) and period (px) of each cue family."""
+    upper = families >= 5
+    theta = ((families + 2 * upper) % 5) * ORIENTATION_STEP
+    return theta, np.where(upper, PERIODS[1], PERIODS[0])
+
+
 def cue_images(families: np.ndarray, contrast: float, rng: np.random.Generator) -> np.ndarray:
     """Float (n, 28, 28) gratings of the given families (phase drawn per image), zero inside
     the foreground box."""
-    theta = (families % 5) * ORIENTATION_STEP
-    period = np.where(families < 5, PERIODS[0], PERIODS[1])
+    theta, period = family_geometry(families)
     phase = rng.uniform(0, 2 * np.pi, size=len(families))
     yy, xx = np.mgrid[0:IMAGE_SIDE, 0:IMAGE_SIDE].astype(float)
     along = (xx[None] * np.cos(theta)[:, None, None] + yy[None] * np.sin(theta)[:, None, None])
