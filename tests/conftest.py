@@ -34,6 +34,13 @@ def overlay(base: dict, patch: dict) -> dict:
     return merged
 
 
+def keep_models(params: dict, names: tuple[str, ...]) -> dict:
+    """``params`` with only the models ``names`` (in both image studies), in place."""
+    params["models"] = {k: v for k, v in params["models"].items() if k in names}
+    params["spurious"]["models"] = [m for m in params["spurious"]["models"] if m in names]
+    return params
+
+
 def tiny_params() -> dict:
     """The smoke study (params.yaml + configs/smoke.yaml: the whole DAG in about a minute on
     2 cores, one model per role) as the default study of a test project."""
@@ -134,7 +141,7 @@ def small_study_params() -> dict:
     """Two models (the baseline and FCL) and three epochs: a wide window between a training's
     first checkpoint and its end, for the crash test. Its own MLflow experiment."""
     params = tiny_params()
-    params["models"] = {k: v for k, v in params["models"].items() if k in ("erm", "fcl")}
+    keep_models(params, ("erm", "fcl"))
     params["train"]["epochs"] = 3
     params["mlflow"]["experiment"] = "robsens-small"
     return params

@@ -36,20 +36,24 @@ ODD = {
     "gauss_lo": {"method": "noise_aug", "sigma": 0.1},
     "contrastive_rnd": {"method": "fcl_random"},
 }
-# model -> planted means of (mean corrupted accuracy, clean rare-class accuracy, mean RFS,
-# output-level context selectivity): noise trades rare accuracy for robustness, FCL sits above
-# the noise curve and is the most selective, the l_inf model has a *higher* RFS than the
-# baseline.
-PLANTED = {"plain": (0.60, 0.90, 0.20, 1.00), "gauss_lo": (0.65, 0.80, 0.20, 1.02),
-           "gauss_hi": (0.80, 0.50, 0.10, 1.00), "contrastive": (0.70, 0.85, 0.20, 1.50),
-           "contrastive_rnd": (0.66, 0.84, 0.20, 1.05), "pgd_box": (0.61, 0.72, 0.40, 1.10)}
-METRICS = ("mean_corrupted_accuracy", "rare_accuracy", "mean_rfs",
-           "output_selectivity_removal")
+# model -> planted means of (mean corrupted accuracy, clean rare-class accuracy, mean RFS of
+# the spurious-background study, output-level context selectivity, its cue reliance): noise
+# trades rare accuracy for robustness, FCL sits above the noise curve and is the most
+# selective, the l_inf model has a *higher* RFS than the baseline (and a higher cue reliance).
+PLANTED = {"plain": (0.60, 0.90, 0.20, 1.00, 0.10),
+           "gauss_lo": (0.65, 0.80, 0.20, 1.02, 0.10),
+           "gauss_hi": (0.80, 0.50, 0.10, 1.00, 0.10),
+           "contrastive": (0.70, 0.85, 0.20, 1.50, 0.10),
+           "contrastive_rnd": (0.66, 0.84, 0.20, 1.05, 0.10),
+           "pgd_box": (0.61, 0.72, 0.40, 1.10, 0.30)}
+METRICS = ("mean_corrupted_accuracy", "rare_accuracy", "spurious_mean_rfs",
+           "output_selectivity_removal", "spurious_cue_reliance")
 
 
 def params_for(models: dict, seeds: int) -> dict:
     params = copy.deepcopy(DEFAULTS)
     params.update(models=models, seeds=list(range(seeds)))
+    params["spurious"]["models"] = list(models)  # every model in both image studies
     return params
 
 
@@ -98,7 +102,8 @@ def test_effects_hidden_by_the_seed_spread_need_pairing() -> None:
     """A seed effect shared by both models (std 0.05) swamps a 0.06 difference when means are
     compared unpaired; the paired comparison of the same numbers decides it."""
     params = params_for(ODD, seeds=5)
-    planted = {**PLANTED, "contrastive": (*PLANTED["contrastive"][:3], 1.11)}
+    planted = {**PLANTED, "contrastive": (*PLANTED["contrastive"][:3], 1.11,
+                                          PLANTED["contrastive"][4])}
     table = per_seed(params, planted, sd=0.003, seed=0)
     fcl, rnd = (table.loc[table["model"] == m, "output_selectivity_removal"]
                 for m in ("contrastive", "contrastive_rnd"))
@@ -203,9 +208,12 @@ def test_summary_json_and_the_glance_table_agree(linear_summary: Path,
     table = per_seed(params, PLANTED, sd=0.01)
     for row in table.itertuples():  # the metrics files the report reads
         values = {k: getattr(row, k) for k in METRICS}
-        for kind, keys in (("clean", ["rare_accuracy"]), ("robustness", METRICS[0::2]),
-                           ("sensitivity", METRICS[3:])):
-            save_json(paths.metrics_path(row.model, row.seed, kind),
+        for study, kind, keys in (
+                (paths.CORNER, "clean", ["rare_accuracy"]),
+                (paths.CORNER, "robustness", ["mean_corrupted_accuracy"]),
+                (paths.CORNER, "sensitivity", ["context_selectivity_perturbation"]),
+                (paths.SPURIOUS, "spurious", ["spurious_mean_rfs", "spurious_cue_reliance"])):
+            save_json(study.metrics_path(row.model, row.seed, kind),
                       {"model": row.model, "seed": row.seed, **{k: values[k] for k in keys}})
     read = per_seed_table(params).sort_values(["model", "seed"])
     assert read[list(METRICS)].to_numpy() == pytest.approx(
@@ -270,7 +278,7 @@ def test_an_undefined_endpoint_says_why(linear_summary: Path) -> None:
     """FCL more robust than every point of the noise curve: claim 2's endpoint is undefined
     for every seed, and the note says so instead of a bare n/a."""
     params = params_for(ODD, seeds=3)
-    beyond = {**PLANTED, "contrastive": (0.95, 0.85, 0.20, 1.50)}
+    beyond = {**PLANTED, "contrastive": (0.95, 0.85, 0.20, 1.50, 0.10)}
     two = by_id(decide_claims(params, per_seed(params, beyond, sd=0.005)))["fcl_plane"]
     assert two.verdict == "inconclusive"
     assert "defined for 0 of 3 seeds" in two.note and "never reaches" in two.note

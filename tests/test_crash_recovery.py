@@ -16,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from robsens.core.config import model_names
 from robsens.pipeline import paths
 from robsens.pipeline.stages import STAGES
 
@@ -54,8 +55,8 @@ def finished_outputs(project: Path, params: dict) -> dict[str, int]:
     incomplete = incomplete_outputs(project)
     jobs = []
     for stage in STAGES:
-        fills = ([{"model": m, "seed": s} for m in params["models"] for s in params["seeds"]]
-                 if stage.wildcards else [{}])
+        fills = ([{"model": m, "seed": s} for m in model_names(params, stage.model_set)
+                  for s in params["seeds"]] if stage.wildcards else [{}])
         jobs += [(stage.benchmark.format(**w), [o.path.format(**w) for o in stage.outs])
                  for w in fills]
     mtimes = {}
@@ -118,7 +119,8 @@ def test_killed_pipeline_resumes_and_matches_an_uninterrupted_run(tmp_path: Path
     exp = client.get_experiment_by_name(params["mlflow"]["experiment"])
     keys = [r.data.tags["robsens.run_key"] for r in client.search_runs([exp.experiment_id])]
     # + the linear study and the pipeline run
-    assert len(keys) == len(set(keys)) == len(params["models"]) + 2
+    assert len(keys) == len(set(keys)) == (len(params["models"]) + 2
+                                            + len(params["spurious"]["models"]))
     print(f"killed + recovered {recovered_s:.0f} s; "
           f"interrupted trainings {interrupted}; {len(kept)} finished outputs kept")
 

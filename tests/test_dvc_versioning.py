@@ -12,7 +12,7 @@ import pytest
 
 from robsens.pipeline import paths
 from robsens.pipeline.stages import STAGES
-from tests.conftest import ROOT, make_project, run, tiny_params
+from tests.conftest import ROOT, keep_models, make_project, run, tiny_params
 
 
 def test_plots_show_draws_training_and_robustness_curves(small_study: Path,
@@ -43,7 +43,7 @@ def pushed(tmp_path_factory) -> Path:
     """A one-model study built by Snakemake, committed to git and pushed to the default
     remote (the directory beside the project)."""
     params = tiny_params()
-    params["models"] = {"erm": params["models"]["erm"]}
+    keep_models(params, ("erm",))
     params["mlflow"]["experiment"] = "robsens-remote"
     project = make_project(tmp_path_factory.mktemp("remote") / "project", params)
     shutil.copy2(ROOT / ".gitignore", project / ".gitignore")

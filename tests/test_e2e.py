@@ -12,7 +12,7 @@ import yaml
 
 from robsens.pipeline.runs import run_params
 
-from .conftest import ROOT, make_project, project_env, rest, run, tiny_params
+from .conftest import ROOT, keep_models, make_project, project_env, rest, run, tiny_params
 
 SMOKE = ["--configfile", "configs/smoke.yaml"]  # the overlay: one model per role, one seed
 
@@ -65,6 +65,34 @@ def test_snakemake_writes_report_and_figures(snakemake_project) -> None:
     for claim in ("noise_tradeoff", "fcl_plane", "fcl_selectivity", "adversarial_rfs"):
         assert summary[f"claims.{claim}.verdict"] in ("supported", "refuted", "inconclusive")
         assert "no model with role" not in summary.get(f"claims.{claim}.note", ""), claim
+        assert "Not checked" not in summary.get(f"claims.{claim}.note", ""), claim
+
+
+def test_the_spurious_study_is_trained_evaluated_and_reported(snakemake_project) -> None:
+    project, _, _ = snakemake_project
+    root, params = project / "runs/smoke", smoke_params()
+    assert params["spurious"]["models"] == ["erm", "adv_linf"]
+    manifest = json.loads((root / "data/spurious/manifest.json").read_text())
+    assert manifest["splits"]["test_reversed"]["cue_agreement"] == 0
+    for model in params["spurious"]["models"]:
+        metrics = json.loads(
+            (root / f"results/spurious/metrics/{model}/seed0/spurious.json").read_text())
+        assert metrics["spurious_cue_reliance"] == pytest.approx(
+            metrics["spurious_accuracy"] - metrics["spurious_accuracy_reversed"])
+        assert set(metrics["spurious_rfs"]) == {"equal_energy", "per_pixel"}
+        curve = json.loads(
+            (root / f"results/spurious/metrics/{model}/seed0/rfs_curve.json").read_text())
+        assert len(curve) == 2 * len(params["spurious"]["rfs"]["sigmas"])
+    report = (root / "reports/results.md").read_text()
+    section = report.split("## Spurious-background study")[1].split("\n## ")[0]
+    for model in params["spurious"]["models"]:
+        assert re.search(rf"^\| {model} \|", section, re.M), model
+    for figure in ("spurious_examples", "spurious_accuracy_rfs", "spurious_along_eps"):
+        assert (root / f"reports/figures/{figure}.png").stat().st_size > 5000
+    summary = json.loads((root / "reports/summary.json").read_text())
+    assert 0 <= summary["spurious.erm.spurious_accuracy"] <= 1
+    assert summary["claims.adversarial_rfs.primary.metric"] in ("spurious_mean_rfs",
+                                                                "spurious_cue_reliance")
 
 
 def test_runs_are_listed_by_the_mlflow_rest_api(snakemake_project, mlflow_server: str) -> None:
@@ -74,10 +102,19 @@ def test_runs_are_listed_by_the_mlflow_rest_api(snakemake_project, mlflow_server
     runs = rest(mlflow_server, "runs/search", {"experiment_ids": [exp["experiment_id"]],
                                               "max_results": 1000})["runs"]
     tags_of = lambda r: {t["key"]: t["value"] for t in r["data"]["tags"]}  # noqa: E731
-    training = [r for r in runs if "model" in tags_of(r)]
+    training = [r for r in runs if tags_of(r).get("study") == "corner"]
+    spurious = [r for r in runs if tags_of(r).get("study") == "spurious"]
     assert len(training) == len(params["models"]) * len(params["seeds"])
-    assert sorted(tags_of(r).get("stage") for r in runs if r not in training) == [
-        "linear", "pipeline"]
+    assert len(spurious) == len(params["spurious"]["models"]) * len(params["seeds"])
+    assert sorted(tags_of(r).get("stage") for r in runs
+                  if r not in training + spurious) == ["linear", "pipeline"]
+    for r in spurious:  # the same training run, with the spurious evaluation logged
+        assert r["info"]["run_name"].startswith("spurious-")
+        metrics = {m["key"] for m in r["data"]["metrics"]}
+        assert {"spurious.spurious_accuracy", "spurious.spurious_mean_rfs",
+                "val_accuracy"} <= metrics
+        files = rest(mlflow_server, "artifacts/list", query=f"run_id={r['info']['run_id']}")
+        assert {"history.json", "spurious.json"} <= {f["path"] for f in files["files"]}
     for r in training:
         tags = tags_of(r)
         assert {"method", "seed", "data_source", "git_commit", "model"} <= tags.keys()
@@ -115,7 +152,7 @@ def test_training_param_change_reruns_training_and_downstream_only(snakemake_pro
 def test_dvc_repro_end_to_end(tmp_path: Path) -> None:
     """Every stage through `dvc repro`; one model keeps DVC's serial runs short."""
     params = tiny_params()
-    params["models"] = {"erm": params["models"]["erm"]}
+    keep_models(params, ("erm",))
     project = make_project(tmp_path / "dvc", params)
     first = run(["dvc", "repro"], project)
     assert (project / "dvc.lock").is_file() and (project / "reports/results.md").is_file()

@@ -86,7 +86,9 @@ class Constant(nn.Module):
 
 def test_rfs_curve_of_a_background_only_model() -> None:
     x, y = torch.zeros(20, 1, 28, 28), torch.zeros(20, dtype=torch.long)
-    curve = rfs_curve(CornerWatcher(), x, y, REGIONS, [0.0, 0.5], seed=0, batch_size=8)
+    curve, fg_correct, bg_correct = rfs_curve(CornerWatcher(), x, y, REGIONS, [0.0, 0.5],
+                                              seed=0, batch_size=8)
+    assert fg_correct == [1.0] * 20 and bg_correct == [0.5] * 20  # per image, over the levels
     assert curve == {
         "sigma": [0.0, 0.5],
         "fg_accuracy": [1.0, 1.0],
@@ -120,6 +122,9 @@ def test_evaluate_robustness_scores_every_set(tmp_path: Path) -> None:
     assert np.mean(per_image) == pytest.approx(metrics["mean_corrupted_accuracy"])
     assert metrics["mean_corrupted_rare_accuracy"] == pytest.approx(3 / 5)
     assert metrics["rfs"]["rfs"] == [0.0, 0.0] and metrics["mean_rfs"] == 0.0
+    for region in ("fg", "bg"):  # the RFS regions' per-image outcomes average to their scalar
+        key = f"rfs_{region}_accuracy"
+        assert np.mean(metrics["per_image"][key]) == pytest.approx(metrics[key]) == 3 / 8
     assert metrics["n_images"] == len(LABELS)
 
 

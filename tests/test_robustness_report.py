@@ -24,7 +24,8 @@ PARAMS = {
     },
     "seeds": [0, 1],
     "report": {"ci_level": 0.95},
-    "robustness": {"seed": 0, "corruptions": ["fog", "rotate"], "rfs_sigmas": [0.2, 0.5]},
+    "robustness": {"seed": 0, "corruptions": ["fog", "rotate"], "rfs_sigmas": [0.2, 0.5],
+                   "rfs_noise": "per_pixel", "rfs_draws": 1, "rfs_balanced": False},
 }
 # model -> (mean corrupted accuracy, clean rare-class accuracy, mean RFS)
 TRUTH = {

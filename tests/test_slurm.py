@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, make_project, project_env, rest, run, tiny_params
+from .conftest import ROOT, keep_models, make_project, project_env, rest, run, tiny_params
 
 pytestmark = pytest.mark.slurm
 
@@ -37,7 +37,7 @@ def slurm_params() -> dict:
     job asks for one. Twelve epochs: fcl trains for about 15 s, time to cancel it between its
     first checkpoint and its end."""
     params = tiny_params()
-    params["models"] = {k: v for k, v in params["models"].items() if k in ("erm", "fcl")}
+    keep_models(params, ("erm", "fcl"))
     params["device"] = "cpu"
     params["train"]["epochs"] = 12
     params["mlflow"]["experiment"] = "robsens-slurm"

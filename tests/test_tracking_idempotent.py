@@ -34,7 +34,8 @@ def test_forced_reruns_update_the_same_runs(small_study: Path, mlflow_server: st
     assert "Running stage 'train@erm-0'" in dvc and "Running stage 'linear'" in dvc
     for out in (logs, dvc):  # logging failures only warn: make sure there were none
         assert "WARNING: MLflow" not in out
-        assert out.count("MLflow: updating run") == len(params["models"])
+        assert out.count("MLflow: updating run") == len(params["models"]) + len(
+            params["spurious"]["models"])
         assert "MLflow: created run" not in out
     print(f"Snakemake --forceall, dvc repro -f: {time.perf_counter() - tic:.0f} s")
 
@@ -42,13 +43,16 @@ def test_forced_reruns_update_the_same_runs(small_study: Path, mlflow_server: st
                query=f"experiment_name={params['mlflow']['experiment']}")["experiment"]
     runs = rest(mlflow_server, "runs/search", {"experiment_ids": [exp["experiment_id"]],
                                               "max_results": 1000})["runs"]
-    training = [r for r in runs if "model" in tags_of(r)]
+    training = [r for r in runs if tags_of(r).get("study") == "corner"]
+    spurious = [r for r in runs if tags_of(r).get("study") == "spurious"]
     linear = [r for r in runs if tags_of(r).get("stage") == "linear"]
     pipeline = [r for r in runs if tags_of(r).get("stage") == "pipeline"]
     assert len(training) == len(params["models"]) * len(params["seeds"]), \
         sorted(tags_of(r)["robsens.run_key"] for r in training)
+    assert len(spurious) == len(params["spurious"]["models"]) * len(params["seeds"])
     # the same report: the pipeline run of the first build is updated, not duplicated
-    assert len(linear) == len(pipeline) == 1 and len(runs) == len(training) + 2
+    assert len(linear) == len(pipeline) == 1
+    assert len(runs) == len(training) + len(spurious) + 2
     keys = [tags_of(r)["robsens.run_key"] for r in runs]
     assert len(set(keys)) == len(keys)
 

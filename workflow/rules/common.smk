@@ -1,4 +1,4 @@
-# Shared setup: validate the config before any job runs; the run's root; the models and seeds.
+# Shared setup: validate the config before any job runs; the run's root; the models.
 # The config is params.yaml, or an overlay on it (--configfile configs/<x>.yaml, --config
 # key=value) that names its run: robsens.pipeline.runs writes it to runs/<run_name>/params.yaml
 # and the run's jobs work in runs/<run_name>/ (workdir below), reading that file.
@@ -21,7 +21,6 @@ if RUN_DIR is not None:
 
 
 MODELS = list(config["models"])
-SEEDS = config["seeds"]
 
 wildcard_constraints:
     model="|".join(MODELS),

@@ -13,7 +13,7 @@
 import json
 
 from robsens.pipeline.deps import code_files
-from robsens.pipeline.stages import STAGES
+from robsens.pipeline.stages import STAGES, gathered_inputs
 from robsens.report.figures import BY_NAME as FIGURES
 
 
@@ -80,7 +80,7 @@ for stage in STAGES:
         input:
             code=code_of(stage),
             deps=stage.inputs(config),
-            gathered=expand(stage.gather, model=MODELS, seed=SEEDS),
+            gathered=gathered_inputs(stage, config),
         output:
             [declared(out) for out in stage.outs],
         params:

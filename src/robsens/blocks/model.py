@@ -55,6 +55,7 @@ def load_trained(model_path: str | Path, device: torch.device) -> CornerNet:
     """
     with reading(model_path):
         blob = torch.load(model_path, map_location=device, weights_only=True)
-        model = build_model(blob["model_cfg"], NUM_CLASSES).to(device)
+        # the head's width: 15 corner-digit classes, 10 in the spurious-background study
+        model = build_model(blob["model_cfg"], blob.get("num_classes", NUM_CLASSES)).to(device)
         model.load_state_dict(blob["state_dict"])
     return model.eval()

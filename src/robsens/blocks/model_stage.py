@@ -23,14 +23,15 @@ Compute = Callable[[torch.nn.Module, torch.device], dict[str, Any]]
 
 
 def run_model_stage(params: dict, args: argparse.Namespace, kind: str,
-                    compute: Compute) -> dict[str, Any]:
-    """Evaluate ``args.model``/``args.seed`` with ``compute``; write ``<kind>.json``."""
-    check_model(params, args.model)
+                    compute: Compute, study: paths.Study = paths.CORNER) -> dict[str, Any]:
+    """Evaluate ``args.model``/``args.seed`` of ``study`` with ``compute``; write
+    ``<kind>.json`` into the study's metrics tree."""
+    check_model(params, args.model, study.model_set)
     make_deterministic(args.seed, params["threads"])
     device = resolve_device(params["device"])
-    model = load_trained(paths.fill(paths.MODEL, model=args.model, seed=args.seed), device)
-    history = load_json(paths.fill(paths.HISTORY, model=args.model, seed=args.seed))
+    model = load_trained(paths.fill(study.model, model=args.model, seed=args.seed), device)
+    history = load_json(paths.fill(study.history, model=args.model, seed=args.seed))
     metrics = {"model": args.model, "method": history["method"], "seed": args.seed,
                **compute(model, device)}
-    save_json(paths.metrics_path(args.model, args.seed, kind), metrics)
+    save_json(study.metrics_path(args.model, args.seed, kind), metrics)
     return metrics

@@ -84,6 +84,11 @@ def validate_params(params: Mapping[str, Any]) -> None:
     Snakefile and the stages that need no torch (and any later job) skip that import.
     """
     _first_error(_validator(), params, "")
+    if unknown := [m for m in params["spurious"]["models"] if m not in params["models"]]:
+        # DVC's matrix reads the list itself, so it must hold only models that exist
+        raise ParamsError(f"params: invalid value at 'spurious.models': {', '.join(unknown)} "
+                          "not a key of 'models'; name models defined there (an overlay that "
+                          "sets a model to null drops it from spurious.models too)")
     stamp = _checked_dir() / _hparams_key({"models": params["models"],
                                            "claims": params["claims"]["endpoints"]})
     if not stamp.exists():
@@ -170,11 +175,21 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def check_model(params: Mapping[str, Any], model: str) -> None:
-    """``--model`` must name a ``models:`` entry."""
-    if model not in params["models"]:
-        raise ParamsError(f"--model {model!r} is not a key of 'models' in params.yaml "
-                          f"(known: {', '.join(params['models'])})")
+def model_names(params: Mapping[str, Any], model_set: str = "models") -> list[str]:
+    """The model names a model set holds: ``models`` (the corner-digit study's, a mapping) or
+    ``spurious.models`` (the spurious-background study's, a list of ``models`` keys)."""
+    node: Any = params
+    for part in model_set.split("."):
+        node = node[part]
+    return list(node)
+
+
+def check_model(params: Mapping[str, Any], model: str, model_set: str = "models") -> None:
+    """``--model`` must name a model of the stage's model set."""
+    names = model_names(params, model_set)
+    if model not in names:
+        raise ParamsError(f"--model {model!r} is not in '{model_set}' in params.yaml "
+                          f"(known: {', '.join(names)})")
 
 
 def run(params: Mapping[str, Any], args: Any) -> None:

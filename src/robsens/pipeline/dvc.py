@@ -1,9 +1,10 @@
 """``dvc.yaml`` generated from the stage table, so the two pipelines cannot drift apart.
 
-Per-model stages become DVC ``matrix`` stages over ``${models}`` and ``${seeds}`` (read
-from params.yaml by DVC itself), so the generated file does not change with the models or
-seeds; a gathered input (every model's metrics) becomes its directory; an evaluation's
-split files are listed for both evaluation splits. Code dependencies are the computed ones.
+Per-model stages become DVC ``matrix`` stages over their model set (``${models}``, or
+``${spurious.models}``) and ``${seeds}`` (read from params.yaml by DVC itself), so the
+generated file does not change with the models or seeds; a gathered input (every model's
+metrics) becomes its directory; an evaluation's split files are listed for both evaluation
+splits. Code dependencies are the computed ones.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def dvc_stage(stage: Stage) -> dict[str, Any]:
     """One stage in dvc.yaml's schema."""
     entry: dict[str, Any] = {}
     if stage.wildcards:
-        entry["matrix"] = {w: f"${{{w}s}}" for w in stage.wildcards}
+        sets = {"model": stage.model_set, "seed": "seeds"}
+        entry["matrix"] = {w: f"${{{sets[w]}}}" for w in stage.wildcards}
     entry["cmd"] = _dvc_wildcards(stage.command, stage)
     gathered = sorted({_gathered_dir(t) for t in stage.gather})
     entry["deps"] = [*code_files(stage.name),

@@ -11,6 +11,7 @@ Templates carry the wildcards ``{model}`` and ``{seed}``: the stage table
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 # File names inside a directory a stage writes (stages also write them into test folders).
@@ -46,11 +47,70 @@ FIGURES_DIR = REPORTS_DIR / "figures"
 LOGS_DIR = Path("logs")
 BENCHMARKS_DIR = Path("benchmarks")
 
+# The spurious-background study (science.md section 8): its own data, models and metrics.
+SPURIOUS_SPLITS = ("train", "val", "test", "test_independent", "test_reversed")
+SPURIOUS_DATA_DIR = Path("data/spurious")
+SPURIOUS_MANIFEST = SPURIOUS_DATA_DIR / MANIFEST_FILE
+SPURIOUS_DIR = Path("results/spurious")
+
+
+@dataclass(frozen=True)
+class Study:
+    """Where one image study keeps its data, trained models, checkpoints and metrics: the
+    corner-digit study and the spurious-background study train the same methods with the same
+    loop and evaluation frame into separate trees. ``model_set`` is the params key whose names
+    its ``{model}`` wildcard ranges over."""
+
+    name: str  # "corner" | "spurious": the MLflow tag `study` of its training runs
+    model_set: str
+    data_dir: Path
+    models_dir: Path
+    metrics_dir: Path
+    checkpoints_dir: Path
+
+    @property
+    def model(self) -> str:
+        return f"{self.models_dir}/{RUN}/{MODEL_FILE}"
+
+    @property
+    def history(self) -> str:
+        return f"{self.models_dir}/{RUN}/{HISTORY_FILE}"
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.metrics_dir}/{RUN}/{{kind}}.json"
+
+    @property
+    def manifest(self) -> Path:
+        return self.data_dir / MANIFEST_FILE
+
+    def split_path(self, split: str) -> Path:
+        return self.data_dir / f"{split}.npz"
+
+    def run_name(self, model: str, seed: int) -> str:
+        """The MLflow run name of a trained model (the corner study's carry no prefix)."""
+        return f"{'' if self is CORNER else self.name + '-'}{model}-seed{seed}"
+
+    def model_dir(self, model: str, seed: int) -> Path:
+        return fill(self.model, model=model, seed=seed).parent
+
+    def checkpoint_dir(self, model: str, seed: int) -> Path:
+        return self.checkpoints_dir / fill(RUN, model=model, seed=seed)
+
+    def metrics_path(self, model: str, seed: int, kind: str) -> Path:
+        """``kind``: the name of the evaluation that writes the file (clean, robustness, ...)."""
+        return fill(self.metrics, model=model, seed=seed, kind=kind)
+
+
 # Per model and seed (templates).
 RUN = "{model}/seed{seed}"
-MODEL = f"{MODELS_DIR}/{RUN}/{MODEL_FILE}"
-HISTORY = f"{MODELS_DIR}/{RUN}/{HISTORY_FILE}"
-METRICS = f"{METRICS_DIR}/{RUN}/{{kind}}.json"
+CORNER = Study("corner", "models", DATA_DIR, MODELS_DIR, METRICS_DIR, CHECKPOINTS_DIR)
+MODEL, HISTORY, METRICS = CORNER.model, CORNER.history, CORNER.metrics
+SPURIOUS = Study("spurious", "spurious.models", SPURIOUS_DATA_DIR, SPURIOUS_DIR / "models",
+                 SPURIOUS_DIR / "metrics", SPURIOUS_DIR / "checkpoints")
+# Per model and seed: the spurious metrics and the RFS curves as records for `dvc plots show`.
+SPURIOUS_METRICS = SPURIOUS.metrics.replace("{kind}", "spurious")
+SPURIOUS_RFS_CURVE = f"{SPURIOUS.metrics_dir}/{RUN}/rfs_curve.json"
 SENSITIVITY_ARRAYS = f"{METRICS_DIR}/{RUN}/sensitivity_maps.npz"
 # Accuracy per corruption severity, as records for `dvc plots show`.
 ROBUSTNESS_CURVE = f"{METRICS_DIR}/{RUN}/robustness_curve.json"
@@ -61,8 +121,9 @@ def fill(template: str, **wildcards: object) -> Path:
     return Path(template.format(**wildcards))
 
 
-def split_path(split: str) -> Path:
-    return DATA_DIR / f"{split}.npz"
+# The corner-digit study's paths by the names every stage of it uses.
+split_path, model_dir = CORNER.split_path, CORNER.model_dir
+checkpoint_dir, metrics_path = CORNER.checkpoint_dir, CORNER.metrics_path
 
 
 def eval_split(params: dict, role: str) -> str:
@@ -77,17 +138,4 @@ def eval_inputs(files: tuple[str, ...], split: str) -> tuple[str, ...]:
     swap = {str(split_path(role)): str(split_path(name))
             for role, name in EVAL_SPLITS[split].items()}
     return tuple(swap.get(f, f) for f in files)
-
-
-def model_dir(model: str, seed: int) -> Path:
-    return fill(MODEL, model=model, seed=seed).parent
-
-
-def checkpoint_dir(model: str, seed: int) -> Path:
-    return CHECKPOINTS_DIR / fill(RUN, model=model, seed=seed)
-
-
-def metrics_path(model: str, seed: int, kind: str) -> Path:
-    """``kind``: the name of the evaluation stage that writes the file (clean, robustness, ...)."""
-    return fill(METRICS, model=model, seed=seed, kind=kind)
 

@@ -52,11 +52,16 @@ def merge(config: dict[str, Any], patch: Mapping[str, Any]) -> None:
 
 
 def drop_removed_models(config: dict[str, Any]) -> None:
-    """Remove the models an overlay set to null (in place)."""
+    """Remove the models an overlay set to null (in place), from ``models`` and from the
+    spurious-background study's ``spurious.models``, which names models of ``models``."""
     models = config.get("models")
     if isinstance(models, dict):
-        for name in [n for n, entry in models.items() if entry is None]:
+        dropped = [n for n, entry in models.items() if entry is None]
+        for name in dropped:
             del models[name]
+        spurious = config.get("spurious")
+        if isinstance(spurious, dict) and isinstance(spurious.get("models"), list):
+            spurious["models"] = [m for m in spurious["models"] if m not in dropped]
 
 
 def _reroot(value: str, run_dir: Path) -> str:

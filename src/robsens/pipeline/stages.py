@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robsens.core.config import model_names
 from robsens.pipeline import paths
 
 PER_MODEL = ("model", "seed")  # the wildcards of a stage run once per model and seed
@@ -61,7 +62,11 @@ class Stage:
     deps: tuple[str, ...]
     outs: tuple[Out, ...]
     wildcards: tuple[str, ...] = ()
-    gather: tuple[str, ...] = field(default=())  # inputs over every model x seed
+    # The params key whose names the {model} wildcard ranges over: `models` (the corner-digit
+    # study) or `spurious.models` (the spurious-background study trains a subset of them).
+    model_set: str = "models"
+    gather: tuple[str, ...] = field(default=())  # inputs over every model x seed (of the
+    # model set of the stage that makes each)
     threads_from_params: bool = True  # torch jobs use params.threads; others one thread
     # What one job needs from a scheduler (Snakemake resources; Slurm's --mem, --time,
     # --gpus). Memory: the measured peak RSS of the default study's jobs (benchmarks/*.tsv,
@@ -109,8 +114,8 @@ class Stage:
         return f"{root}/{self.name}.{suffix}"
 
 
-def _model_files() -> tuple[str, ...]:
-    return (paths.MODEL, paths.HISTORY)
+def _model_files(study: paths.Study = paths.CORNER) -> tuple[str, ...]:
+    return (study.model, study.history)
 
 
 # The training curves: history.json's per-epoch records.
@@ -203,16 +208,56 @@ STAGES: tuple[Stage, ...] = (
         mem_mb=1000,  # peak 359 MB, 19 s
     ),
     Stage(
+        name="spurious_data",
+        entry="robsens.spurious.data_stage",
+        help="build the spurious-background splits (cue agreeing, independent, reversed) and "
+             "manifest",
+        params=("reproducibility", "data.source", "data.synthetic", "data.mnist",
+                "spurious.data"),
+        deps=(),
+        outs=(*(Out(str(paths.SPURIOUS.split_path(s))) for s in paths.SPURIOUS_SPLITS),
+              Out(str(paths.SPURIOUS_MANIFEST))),
+        threads_from_params=False,
+        mem_mb=2000,  # peak 486 MB, 4 s
+    ),
+    Stage(
+        name="spurious_train",
+        entry="robsens.spurious.train_stage",
+        help="train one model of spurious.models for one seed on the spurious-background data",
+        params=("reproducibility", "device", "threads", "train", "model", "models.{model}",
+                "evaluate.batch_size"),
+        deps=(str(paths.SPURIOUS.split_path("train")), str(paths.SPURIOUS.split_path("val")),
+              str(paths.SPURIOUS_MANIFEST)),
+        outs=(Out(paths.SPURIOUS.model),
+              Out(paths.SPURIOUS.history, kind="plots", plot=TRAINING_CURVE)),
+        wildcards=PER_MODEL, model_set=paths.SPURIOUS.model_set,
+        mem_mb=2000, runtime=240, gpu=1,  # peak 585 MB, 19 s (adv_linf)
+    ),
+    Stage(
+        name="spurious_evaluate",
+        entry="robsens.spurious.stage",
+        help="accuracy with the cue agreeing, independent and reversed; cue reliance; RFS",
+        params=("reproducibility", "device", "threads", "evaluate", "spurious.rfs"),
+        deps=(*_model_files(paths.SPURIOUS),
+              *(str(paths.SPURIOUS.split_path(s)) for s in paths.SPURIOUS_SPLITS[2:])),
+        outs=(Out(paths.SPURIOUS_METRICS, kind="metrics"),
+              Out(paths.SPURIOUS_RFS_CURVE, kind="plots", plot=Plot(x="sigma", y="rfs"))),
+        wildcards=PER_MODEL, model_set=paths.SPURIOUS.model_set,
+        mem_mb=1500, gpu=1,  # peak 483 MB, 8 s
+    ),
+    Stage(
         name="report",
         entry="robsens.report.stage",
         help="write reports/results.md, summary.json and figures",
         # the sections quote the data, robustness and sensitivity settings they were made with
         params=("reproducibility", "report", "models", "seeds", "data", "robustness",
-                "sensitivity", "evaluate.split"),
+                "sensitivity", "evaluate.split", "spurious"),
         deps=(str(paths.DATA_MANIFEST), str(paths.split_path("test")),
-              str(paths.LINEAR_SWEEP), str(paths.LINEAR_SUMMARY)),
+              str(paths.LINEAR_SWEEP), str(paths.LINEAR_SUMMARY),
+              str(paths.SPURIOUS_MANIFEST),
+              *(str(paths.SPURIOUS.split_path(s)) for s in paths.SPURIOUS_SPLITS[2:])),
         gather=(_metrics("clean"), _metrics("robustness"), _metrics("sensitivity"),
-                paths.SENSITIVITY_ARRAYS),
+                paths.SENSITIVITY_ARRAYS, paths.SPURIOUS_METRICS),
         outs=(Out(str(paths.REPORT_MD), cache=False),
               Out(str(paths.FIGURES_DIR), cache=False, directory=True, figures=True),
               Out(str(paths.REPORT_SUMMARY), kind="metrics", cache=False)),
@@ -222,6 +267,17 @@ STAGES: tuple[Stage, ...] = (
 )
 
 BY_NAME = {stage.name: stage for stage in STAGES}
+
+
+def gathered_inputs(stage: Stage, params: Mapping[str, Any]) -> list[str]:
+    """A stage's gathered inputs filled in: each template over the seeds and the model set of
+    the stage that makes it (the report reads both studies' metrics)."""
+    files = []
+    for template in stage.gather:
+        maker = next(s for s in STAGES for out in s.outs if out.path == template)
+        files += [template.format(model=m, seed=seed)
+                  for m in model_names(params, maker.model_set) for seed in params["seeds"]]
+    return files
 
 
 def _out_pattern(out: Out) -> re.Pattern[str]:

@@ -22,6 +22,7 @@ from robsens.report.claims import claims_section, decide_claims, glance_table
 from robsens.report.tables import per_seed_table
 from robsens.robustness.report import robustness_section
 from robsens.sensitivity.report import sensitivity_section
+from robsens.spurious.report import spurious_section
 
 Section = Callable[[dict, Path], tuple[str, dict]]
 VALIDATION_NOTE = (
@@ -30,7 +31,7 @@ VALIDATION_NOTE = (
     "test split. Such a run chooses hyperparameters; the study's numbers are the test "
     "split's.\n")
 SECTIONS: list[Section] = [data_section, clean_section, robustness_section,
-                           sensitivity_section, linear_section]
+                           sensitivity_section, spurious_section, linear_section]
 
 
 def write_report(params: dict) -> Path:

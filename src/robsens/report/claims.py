@@ -254,9 +254,15 @@ def decide_claim(claim_id: str, spec: Mapping[str, Any], table: pd.DataFrame,
                         note=f"Not checked: metric {', '.join(missing)} was not computed.")
     pairs = []  # (endpoint, subject, reference)
     for e in spec["primary"]:
-        subjects = picked(table, models[e["subject"]], e.get("pick", "all"))
-        references = [m for r in _roles_of(e)[1:] for m in models[r]] or [None]
-        pairs += [(e, s, r) for s in subjects for r in references if s != r]
+        subjects = picked(table, _evaluated(table, models[e["subject"]], e["metric"]),
+                          e.get("pick", "all"))
+        references = [m for r in _roles_of(e)[1:]
+                      for m in _evaluated(table, models[r], e["metric"])]
+        if not subjects or (_roles_of(e)[1:] and not references):
+            return replace(claim, models=models,
+                           note=f"Not checked: no {' or '.join(_roles_of(e))} model was "
+                                f"evaluated on `{e['metric']}`.")
+        pairs += [(e, s, r) for s in subjects for r in references or [None] if s != r]
     diffs = [paired_differences(_per_seed(table, s, e["metric"]), _per_seed(table, r,
                                                                             e["metric"]))
              if r else _finite(_per_seed(table, s, e["metric"]))
@@ -299,6 +305,17 @@ def decide_claim(claim_id: str, spec: Mapping[str, Any], table: pd.DataFrame,
                                   _seeds_note(verdict, undecided, needed, seeds)]))
     return replace(claim, verdict=verdict, comparisons=comparisons, models=models,
                     secondary=secondary, seeds_needed=needed, note=note)
+
+
+def _evaluated(table: pd.DataFrame, models: list[str], metric: str) -> list[str]:
+    """The ``models`` with a value of ``metric`` for some seed: a metric of one image study
+    (the spurious-background study trains only ``spurious.models``) compares only the
+    models evaluated on it. A derived metric that can be undefined (``UNDEFINED_WHY``) keeps
+    every model: its comparisons say why they have no value."""
+    if metric in UNDEFINED_WHY:
+        return models
+    has = set(table.loc[table[metric].notna(), "model"])
+    return [m for m in models if m in has]
 
 
 def _finite(per_seed: Mapping[int, float]) -> np.ndarray:

@@ -60,6 +60,19 @@ FIGURES: tuple[Figure, ...] = (
     Figure("utility_vs_sensitivity", "Sensitivity",
            "Utility against sensitivity of the image patches, per model (log scales): aligned "
            "models are sensitive where the loss cares."),
+    Figure("spurious_examples", "Spurious-background study",
+           "One test digit per class with its background cue agreeing with the label (as in "
+           "training, most of the time), drawn independently of it, and reversed (the cue of "
+           "class y + 5 mod 10)."),
+    Figure("spurious_accuracy_rfs", "Spurious-background study",
+           "Accuracy with the background cue agreeing, independent and reversed, per model; "
+           "RFS against the noise level with equal-energy and per-pixel noise (below 0: the "
+           "model relies on the background more than on the digit). Mean and interval over "
+           "seeds."),
+    Figure("spurious_along_eps", "Spurious-background study",
+           "Cue reliance (accuracy lost when the cue is reversed) and mean RFS along the attack "
+           "radius, one line per attack norm from the baseline at eps 0; claim 4 expects "
+           "reliance to grow and RFS to fall with eps."),
     Figure("linear_reliance", "Linear study",
            "Population optimum of the linear study: spurious reliance against the relative "
            "attack budget (gaps where the core weight is zero)."),

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import pandas as pd
 
+from robsens.core.config import model_names
 from robsens.core.io import load_json
 from robsens.methods import ModelRole, model_roles
 from robsens.pipeline import paths
 from robsens.robustness.claims import over_noise_curve
 
 
-def load_metrics(params: dict, kind: str) -> pd.DataFrame:
+def load_metrics(params: dict, kind: str, study: paths.Study = paths.CORNER) -> pd.DataFrame:
     """The study's ``<kind>.json`` metrics files (every model x seed of params that has one) as
     one row each: results of models or seeds no longer in params never reach the report."""
-    files = [paths.metrics_path(m, s, kind) for m in params["models"] for s in params["seeds"]]
+    files = [study.metrics_path(m, s, kind) for m in model_names(params, study.model_set)
+             for s in params["seeds"]]
     return pd.DataFrame([load_json(p) for p in files if p.is_file()])
 
 
@@ -35,16 +37,21 @@ def with_roles(params: dict, df: pd.DataFrame) -> pd.DataFrame:
 
 
 EVALUATIONS = ("clean", "robustness", "sensitivity")  # the per-model metrics kinds
+SPURIOUS_EVALUATIONS = ("spurious",)  # those of the spurious-background study
+# Every study's evaluations: their metric names are distinct (the spurious ones all start
+# with `spurious_`), so a model trained in both studies has one row with both.
+STUDY_EVALUATIONS = ((paths.CORNER, EVALUATIONS), (paths.SPURIOUS, SPURIOUS_EVALUATIONS))
 
 
 def per_seed_table(params: dict) -> pd.DataFrame:
     """One row per model x seed with every scalar metric of the per-model evaluations (a
     column each), the model's role columns, the derived metrics the claims are decided on, and
     ``per_image``: metric -> the per-image outcomes it averages, where an evaluation stores
-    them. The table :func:`robsens.report.claims.decide_claims` pairs seeds (and images) in."""
+    them. The table :func:`robsens.report.claims.decide_claims` pairs seeds (and images) in.
+    Both image studies' evaluations join it (:data:`STUDY_EVALUATIONS`)."""
     table, per_image = None, {}
-    for kind in EVALUATIONS:
-        df = load_metrics(params, kind)
+    for study, kind in ((s, k) for s, kinds in STUDY_EVALUATIONS for k in kinds):
+        df = load_metrics(params, kind, study)
         if df.empty:
             continue
         for row in df.itertuples():

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from robsens.core.config import fingerprint
+from robsens.core.config import fingerprint, model_names
 from robsens.core.io import file_md5, load_json
 from robsens.core.tracking import (
     RUN_KEY,
@@ -45,17 +45,27 @@ from robsens.core.tracking import (
 )
 from robsens.linear.tracking import linear_run_key
 from robsens.pipeline import paths
-from robsens.report.tables import EVALUATIONS
+from robsens.report.tables import STUDY_EVALUATIONS
 from robsens.training.tracking import log_datasets, log_training
 
 PIPELINE_RUN = "robsens.pipeline_run"  # on a model run: the latest pipeline run made from it
 MODEL_MD5 = "robsens.model_md5"  # the model.pt the run's logged MLflow model was made from
-EVALUATION_PARAMS = ("evaluate", "robustness", "sensitivity", "report", "seeds", "device",
-                     "threads", "reproducibility")
+EVALUATION_PARAMS = ("evaluate", "robustness", "sensitivity", "spurious", "report", "seeds",
+                     "device", "threads", "reproducibility")
 EXAMPLE_ROWS = 4  # evaluation-split images in the logged model's input example
+# the spurious study's evaluation splits, logged as its models' dataset inputs
+SPURIOUS_SPLITS = ["test", "test_independent", "test_reversed"]
 
 
-def log_model(uri: str, run, model_path: Path, split: str) -> None:
+def evaluation_splits(params: Mapping[str, Any], study: paths.Study) -> list[str]:
+    """The splits a study's models were evaluated on: the corner study's follow
+    ``evaluate.split`` (test and probe, or their validation counterparts)."""
+    if study.name == paths.CORNER.name:
+        return [paths.eval_split(params, role) for role in ("test", "probe")]
+    return SPURIOUS_SPLITS
+
+
+def log_model(uri: str, run, model_path: Path, study: paths.Study, split: str) -> None:
     """Log ``model.pt`` as an MLflow PyTorch model with signature and input example.
 
     ``pt2`` (``torch.export``) stores a graph, not pickled code, so loading it runs nothing
@@ -71,7 +81,7 @@ def log_model(uri: str, run, model_path: Path, split: str) -> None:
     from robsens.blocks.model import load_trained
 
     model = load_trained(model_path, torch.device("cpu"))
-    with np.load(paths.split_path(split)) as raw:
+    with np.load(study.split_path(split)) as raw:
         example = (raw["x"][:EXAMPLE_ROWS, None].astype(np.float32) / 255)
     with torch.no_grad():
         logits = model(torch.from_numpy(example)).numpy()
@@ -85,20 +95,21 @@ def log_model(uri: str, run, model_path: Path, split: str) -> None:
 
 
 def complete_model_run(client, uri: str, run, model_dir: Path, parent_id: str | None,
-                       splits: list[str]) -> None:
-    """Add what the training job does not log: the model, the evaluation data (``splits``,
-    the evaluation split's images and probe), the evaluation metrics files; link the run to
-    the pipeline run."""
+                       study: paths.Study, kinds: tuple[str, ...], splits: list[str]
+                       ) -> None:
+    """Add what the training job does not log: the model, the evaluation data (``splits``
+    of ``study``, the first one's images as the model's input example), the evaluation
+    metrics files (``kinds`` of ``study``); link the run to the pipeline run."""
     run_id = run.info.run_id
     tags = {} if parent_id is None else {PIPELINE_RUN: parent_id}
     md5 = file_md5(model_dir / paths.MODEL_FILE)
     if run.data.tags.get(MODEL_MD5) != md5:
-        log_model(uri, run, model_dir / paths.MODEL_FILE, splits[0])
+        log_model(uri, run, model_dir / paths.MODEL_FILE, study, splits[0])
         client.set_terminated(run_id, status=run.info.status, end_time=run.info.end_time)
         tags[MODEL_MD5] = md5
-    log_datasets(client, run, splits)
-    metric_dir = paths.METRICS_DIR / model_dir.relative_to(paths.MODELS_DIR)
-    for kind in EVALUATIONS:
+    log_datasets(client, run, splits, study)
+    metric_dir = study.metrics_dir / model_dir.relative_to(study.models_dir)
+    for kind in kinds:
         metrics_path = metric_dir / f"{kind}.json"
         if not metrics_path.is_file():
             continue
@@ -152,29 +163,31 @@ def publish(params: Mapping[str, Any]) -> int:
     client, exp_id = open_store(params)
     uri = tracking_uri(params)
     runs = runs_by_key(client, exp_id)
-    model_dirs = []
-    for history_path in sorted(paths.MODELS_DIR.glob("*/seed*/history.json")):
-        history = load_json(history_path)
-        if history["model"] not in params["models"]:
-            print(f"skipped {history_path}: model {history['model']!r} is not in the params")
-            continue
-        model_dirs.append((history_path.parent, history["identity"]))
+    model_dirs = []  # (study, its evaluations, model dir, run key), both image studies
+    for study, kinds in STUDY_EVALUATIONS:
+        for history_path in sorted(study.models_dir.glob("*/seed*/history.json")):
+            history = load_json(history_path)
+            if history["model"] not in model_names(params, study.model_set):
+                print(f"skipped {history_path}: model {history['model']!r} is not in "
+                      f"'{study.model_set}' of the params")
+                continue
+            model_dirs.append((study, kinds, history_path.parent, history["identity"]))
     synced = 0
-    for model_dir, identity in model_dirs:
+    for study, _, model_dir, identity in model_dirs:
         run = runs.get(identity)
         if run is None or run.info.status != "FINISHED":
-            log_training(params, model_dir)
+            log_training(params, model_dir, study)
             synced += 1
     runs = runs_by_key(client, exp_id) if synced else runs
-    children = [runs[identity] for _, identity in model_dirs]
+    children = [runs[identity] for *_, identity in model_dirs]
     if linear_run_key(params) in runs:
         children.append(runs[linear_run_key(params)])
     key = pipeline_key()
     parent = None if key is None else log_pipeline_run(client, exp_id, params,
                                                        runs.get(key), key, children)
-    for model_dir, identity in model_dirs:
-        complete_model_run(client, uri, runs[identity], model_dir, parent,
-                           [paths.eval_split(params, role) for role in ("test", "probe")])
+    for study, kinds, model_dir, identity in model_dirs:
+        complete_model_run(client, uri, runs[identity], model_dir, parent, study, kinds,
+                           evaluation_splits(params, study))
     if parent is not None and linear_run_key(params) in runs:
         client.set_tag(runs[linear_run_key(params)].info.run_id, PIPELINE_RUN, parent)
     return synced

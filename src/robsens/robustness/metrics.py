@@ -2,15 +2,20 @@
 
 Corrupted accuracy is read off the stored corrupted sets (see
 :mod:`robsens.robustness.corruptions.sets`), so every model is scored on the very same images.
-Relative foreground sensitivity (RFS) adds Gaussian noise to the centre-digit region
-only or to the corner region only and compares the two accuracies.
+Relative foreground sensitivity (RFS) adds Gaussian noise to the foreground only or to the
+background only and compares the two accuracies (:func:`rfs_curve`, the one implementation
+both image studies use): on corner digits the centre-digit region against the corner region,
+in the spurious-background study the digit's box against the cue frame around it. As the
+RIVAL10 code does it, optionally: noise of equal l_2 energy on either region, accuracy
+balanced over classes, several draws per level.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -36,19 +41,46 @@ def rfs(a_fg: float, a_bg: float) -> float:
     return (a_bg - a_fg) / (2 * min(a, 1 - a))
 
 
-def region_noise(x: torch.Tensor, region: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
-    """``x`` plus N(0, sigma^2) inside ``region`` only (clamped to [0, 1]).
+NOISE_KINDS = ("per_pixel", "equal_energy")
 
-    The noise field depends only on ``seed`` and the batch shape, not on the region: the
-    foreground and background runs of one noise level share one draw (common random
-    numbers), so their accuracy gap is not blurred by two independent draws.
+
+def region_noise(x: torch.Tensor, region: torch.Tensor, sigma: float, seed: int,
+                 noise: str = "per_pixel") -> torch.Tensor:
+    """``x`` with Gaussian noise inside ``region`` only (clamped to [0, 1]).
+
+    ``region``: a boolean mask broadcastable to ``x`` ((H, W) for all images, (N, 1, H, W)
+    per image). ``per_pixel``: N(0, sigma^2) on every pixel of the region. ``equal_energy``:
+    the draw restricted to the region and scaled, per image, to the l_2 norm sigma sqrt(H W),
+    the energy per-pixel sigma noise has over the whole image; so a small region gets the
+    same energy as a large one (the RIVAL10 code normalises its noise the same way).
+
+    The draw depends only on ``seed`` and the batch shape, not on the region: the foreground
+    and background runs of one level share it (common random numbers), so their accuracy
+    gap is not blurred by two independent draws.
     """
     g = torch.Generator(device=x.device).manual_seed(seed)
-    return perturb(x, region.to(x.device), "gaussian", sigma, g)
+    region = region.to(x.device)
+    if noise == "per_pixel":
+        return perturb(x, region, "gaussian", sigma, g)
+    if noise != "equal_energy":
+        raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}")
+    draw = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype) * region
+    norm = draw.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))
+    scaled = draw * (sigma * math.sqrt(x[0, 0].numel()) / norm)
+    return torch.where(region, (x + scaled).clamp(0.0, 1.0), x)
 
 
-def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
-    return (predict(model, x, batch_size) == y).float().mean().item()
+def balanced_accuracy(correct: torch.Tensor, y: torch.Tensor) -> float:
+    """The mean over the classes present of each class's accuracy."""
+    return float(np.mean([correct[y == c].float().mean().item() for c in y.unique()]))
+
+
+class RfsCurve(NamedTuple):
+    """RFS along the noise levels, and per image the outcomes under noise on each region."""
+
+    curve: dict[str, list[float]]  # sigma, fg_accuracy, bg_accuracy, rfs: one per level
+    fg_correct: list[float]  # per image: share of levels x draws correct, noise on foreground
+    bg_correct: list[float]  # the same with the noise on the background
 
 
 def rfs_curve(
@@ -59,16 +91,36 @@ def rfs_curve(
     sigmas: Sequence[float],
     seed: int,
     batch_size: int,
-) -> dict[str, list[float]]:
-    """RFS at each noise level; ``regions`` = (centre mask, corner mask) from ``region_masks``."""
-    centre, corner = regions
-    curve: dict[str, list[float]] = {"sigma": [], "fg_accuracy": [], "bg_accuracy": [], "rfs": []}
+    noise: str = "per_pixel",
+    draws: int = 1,
+    balanced: bool = False,
+) -> RfsCurve:
+    """RFS at each noise level: ``regions`` = (foreground, background) masks (see
+    :func:`region_noise`); accuracy over images or class-balanced, averaged over ``draws``
+    draws per level (draw d of level i is seeded ``seed + i + d * len(sigmas)``, so one draw
+    is the curve of earlier versions). Besides the curve, per image the share of levels x
+    draws it is classified correctly under noise on each region (their means are the
+    accuracies over images, for the per-image paired tests)."""
+    foreground, background = regions
+    curve: dict[str, list[float]] = {"sigma": [], "fg_accuracy": [], "bg_accuracy": [],
+                                     "rfs": []}
+    hits = {"fg": torch.zeros(len(y), dtype=torch.int64, device=y.device),
+            "bg": torch.zeros(len(y), dtype=torch.int64, device=y.device)}
     for i, sigma in enumerate(sigmas):
-        a_fg = _accuracy(model, region_noise(x, centre, sigma, seed + i), y, batch_size)
-        a_bg = _accuracy(model, region_noise(x, corner, sigma, seed + i), y, batch_size)
-        for key, value in zip(curve, (float(sigma), a_fg, a_bg, rfs(a_fg, a_bg)), strict=True):
+        acc = {"fg": 0.0, "bg": 0.0}
+        for d in range(draws):
+            for name, region in (("fg", foreground), ("bg", background)):
+                noisy = region_noise(x, region, sigma, seed + i + d * len(sigmas), noise)
+                correct = predict(model, noisy, batch_size) == y
+                hits[name] += correct
+                acc[name] += (balanced_accuracy(correct, y) if balanced
+                              else correct.float().mean().item()) / draws
+        for key, value in zip(curve, (float(sigma), acc["fg"], acc["bg"],
+                                      rfs(acc["fg"], acc["bg"])), strict=True):
             curve[key].append(value)
-    return curve
+    runs = len(sigmas) * draws
+    return RfsCurve(curve, (hits["fg"].double() / runs).tolist(),
+                    (hits["bg"].double() / runs).tolist())
 
 
 def score_corrupted_set(
@@ -98,10 +150,12 @@ def evaluate_robustness(
     sigmas: Sequence[float],
     seed: int,
     batch_size: int,
+    rfs_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every robustness metric of one model, JSON-ready (lists follow severities / sigmas).
 
-    ``clean`` is the (x, y) subset the corrupted sets were made from; RFS uses it too.
+    ``clean`` is the (x, y) subset the corrupted sets were made from; RFS uses it too, with
+    ``rfs_options`` (``noise``, ``draws``, ``balanced`` of :func:`rfs_curve`).
     Means are unweighted over corruptions and severities (MNIST-C / ImageNet-C style).
     """
     x, y = clean
@@ -114,7 +168,10 @@ def evaluate_robustness(
         scores = score_corrupted_set(model, corrupted, batch_size)
         accuracy[name], rare[name] = scores["accuracy"], scores["rare_accuracy"]
         correct += scores["correct"]
-    curve = rfs_curve(model, x, y, regions, sigmas, seed, batch_size)
+    curve, fg_correct, bg_correct = rfs_curve(model, x, y, regions, sigmas, seed, batch_size,
+                                              **(rfs_options or {}))
+    per_region = {"rfs_fg_accuracy": fg_correct, "rfs_bg_accuracy": bg_correct}
+    balanced = (rfs_options or {}).get("balanced", False)
     return {
         "n_images": len(y),
         "severities": list(SEVERITIES),
@@ -124,10 +181,15 @@ def evaluate_robustness(
         "mean_corrupted_rare_accuracy": float(np.nanmean(list(rare.values()))),
         "rfs": curve,
         "mean_rfs": float(np.mean(curve["rfs"])),
+        # accuracy under noise on each RFS region, mean over the levels
+        "rfs_fg_accuracy": float(np.mean(curve["fg_accuracy"])),
+        "rfs_bg_accuracy": float(np.mean(curve["bg_accuracy"])),
         # per image, the share of corrupted versions classified correctly: its mean is the
-        # mean corrupted accuracy; the claims pair models image by image within a seed
+        # mean corrupted accuracy; the claims pair models image by image within a seed. The
+        # RFS regions' outcomes likewise, where their accuracy is over images.
         "per_image": {"mean_corrupted_accuracy":
-                      (correct.double() / (len(names) * len(SEVERITIES))).tolist()},
+                      (correct.double() / (len(names) * len(SEVERITIES))).tolist(),
+                      **({} if balanced else per_region)},
     }
 
 
@@ -146,6 +208,7 @@ def robustness_metrics(
         cfg["rfs_sigmas"],
         cfg["seed"],
         cfg["batch_size"],
+        {"noise": cfg["rfs_noise"], "draws": cfg["rfs_draws"], "balanced": cfg["rfs_balanced"]},
     )
 
 

@@ -154,8 +154,11 @@ def robustness_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         "corrupted accuracy and rare-class accuracy under corruption are unweighted means over "
         "corruptions and severities. RFS = (a_bg - a_fg) / (2 min(a, 1 - a)), a = (a_fg + a_bg) "
         "/ 2, with Gaussian noise of std "
-        f"{', '.join(map(str, cfg['rfs_sigmas']))} on the centre-digit region only (a_fg) or the "
-        "corner region only (a_bg); mean RFS averages those levels. "
+        f"{', '.join(map(str, cfg['rfs_sigmas']))} ({cfg['rfs_noise'].replace('_', ' ')}, "
+        f"{cfg['rfs_draws']} draw(s) per level, accuracy "
+        f"{'balanced over classes' if cfg['rfs_balanced'] else 'over images'}) on the "
+        "centre-digit region only (a_fg) or the corner region only (a_bg); mean RFS averages "
+        "those levels. "
         f"Mean ± {level:.0%} t-interval over seeds.\n",
         markdown_table(summary, COLUMNS, ["model", "method"]),
         "\nMean accuracy over severities 1-5 (and seeds), per corruption:\n",

@@ -22,12 +22,13 @@ TRAINING_CODE = "robsens.training.loop"  # the code that computes the weights
 
 
 def run_identity(params: Mapping[str, Any], model_name: str, seed: int, data_dir: Path,
-                 device: str) -> str:
+                 device: str, stage: str = "train") -> str:
     """The train stage's params (the keys its rule reruns on, so no rerun can resume a
     checkpoint of other settings), the device the weights are computed on, the seed, the
     data files, and the source of the training code (not the CLI or the logging: editing a
-    help text must not orphan checkpoints and MLflow runs)."""
+    help text must not orphan checkpoints and MLflow runs). ``stage``: the training stage
+    whose params count (``train``, or ``spurious_train`` for the spurious study)."""
     manifest = load_json(Path(data_dir) / paths.DATA_MANIFEST.name)
     data_md5 = {k: v["md5"] for k, v in manifest["splits"].items()}
-    config = BY_NAME["train"].params_values(params, {"model": model_name, "seed": seed})
+    config = BY_NAME[stage].params_values(params, {"model": model_name, "seed": seed})
     return fingerprint(config, device, seed, data_md5, source_digest(TRAINING_CODE))

@@ -7,6 +7,7 @@ resumed from its last checkpoint ends with exactly the numbers of an uninterrupt
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,11 +29,14 @@ from robsens.training.identity import run_identity
 
 def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Path,
           out_dir: str | Path, checkpoint_dir: str | Path,
-          on_epoch: Callable[[dict[str, float]], None] | None = None) -> dict[str, Any]:
+          on_epoch: Callable[[dict[str, float]], None] | None = None, *,
+          stage: str = "train", num_classes: int = NUM_CLASSES) -> dict[str, Any]:
     """Train, write ``model.pt`` and ``history.json`` atomically, return the history.
 
     ``on_epoch`` receives each newly computed epoch's row once its checkpoint is on disk
-    (the live MLflow run logs it then, so a tracked epoch is never one a crash loses)."""
+    (the live MLflow run logs it then, so a tracked epoch is never one a crash loses).
+    ``stage`` (whose params make the run key) and ``num_classes`` (the head's width) differ
+    between the corner-digit study and the 10-class spurious-background study."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     make_deterministic(seed, params["threads"])
     device = resolve_device(params["device"])
@@ -41,7 +45,7 @@ def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Pa
 
     train_split = load_split(data_dir, "train", device)
     val_split = load_split(data_dir, "val", device)
-    model = build_model(params["model"], NUM_CLASSES).to(device)
+    model = build_model(params["model"], num_classes).to(device)
     method = build_method(model, params, model_name)
     extra = method.extra_modules()
     if extra is not None:
@@ -49,7 +53,7 @@ def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Pa
     trainable = list(model.parameters()) + (list(extra.parameters()) if extra else [])
     optimizer = torch.optim.Adam(trainable, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
 
-    identity = run_identity(params, model_name, seed, data_dir, str(device))
+    identity = run_identity(params, model_name, seed, data_dir, str(device), stage)
     ckpt_path = Path(checkpoint_dir) / f"{identity}.pt"
     history: list[dict[str, float]] = []
     start_epoch = 0
@@ -88,7 +92,9 @@ def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Pa
         model.eval()
         val = accuracy_report(predict(model, val_split["x"], params["evaluate"]["batch_size"]),
                               val_split["y"])
-        row.update(val_accuracy=val["accuracy"], val_rare_accuracy=val["rare_accuracy"])
+        row["val_accuracy"] = val["accuracy"]
+        if not math.isnan(val["rare_accuracy"]):  # a study without the rare classes: none
+            row["val_rare_accuracy"] = val["rare_accuracy"]
         history.append(row)
         # Wall time goes to the log only: history.json is an artifact and must be the same
         # bytes on every run.
@@ -104,6 +110,7 @@ def train(params: dict[str, Any], model_name: str, seed: int, data_dir: str | Pa
 
     save_torch(out_dir / paths.MODEL_FILE, {
         "state_dict": model.state_dict(), "model_cfg": params["model"],
+        "num_classes": num_classes,
         "model_name": model_name, "hparams": method.hparams, "seed": seed, "identity": identity,
     })
     save_json(out_dir / paths.HISTORY_FILE, {

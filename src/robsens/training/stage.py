@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from robsens.core.config import check_model
+from robsens.core.config import NUM_CLASSES, check_model
 from robsens.core.runtime import resolve_device
 from robsens.pipeline import paths
 from robsens.training.identity import run_identity
@@ -12,16 +12,23 @@ from robsens.training.loop import train
 from robsens.training.tracking import Live
 
 
-def run(params: dict, args: argparse.Namespace) -> None:
-    check_model(params, args.model)
-    out = paths.model_dir(args.model, args.seed)
+def train_tracked(params: dict, model: str, seed: int, study: paths.Study, stage: str,
+                  num_classes: int) -> None:
+    """Train one model of ``study`` with its live MLflow run: the train stage of every image
+    study (``stage`` names it, for the run key)."""
+    out = study.model_dir(model, seed)
     device = str(resolve_device(params["device"]))
-    live = Live(params, args.model, args.seed,
-                run_identity(params, args.model, args.seed, paths.DATA_DIR, device), device)
+    live = Live(params, model, seed,
+                run_identity(params, model, seed, study.data_dir, device, stage), device, study)
     try:
-        train(params, args.model, args.seed, paths.DATA_DIR, out,
-              paths.checkpoint_dir(args.model, args.seed), on_epoch=live.epoch)
+        train(params, model, seed, study.data_dir, out, study.checkpoint_dir(model, seed),
+              on_epoch=live.epoch, stage=stage, num_classes=num_classes)
     except BaseException:
         live.close("FAILED")  # the checkpoints stay: a rerun resumes and reopens the run
         raise
     live.close("FINISHED", out)
+
+
+def run(params: dict, args: argparse.Namespace) -> None:
+    check_model(params, args.model)
+    train_tracked(params, args.model, args.seed, paths.CORNER, "train", NUM_CLASSES)

@@ -36,26 +36,27 @@ from robsens.pipeline import paths
 
 # The dataset context MLflow shows for each split ("mlflow.data.context").
 CONTEXTS = {"train": "training", "val": "validation", "test": "evaluation",
-            "probe": "evaluation", "val_probe": "evaluation"}
+            "probe": "evaluation", "val_probe": "evaluation", "test_independent": "evaluation",
+            "test_reversed": "evaluation"}
 
 
-def log_datasets(client, run, splits: list[str]) -> None:
-    """Log the data splits as the run's dataset inputs, each with the digest the data
-    manifest records (the split file's MD5); splits the run already has are skipped."""
+def log_datasets(client, run, splits: list[str], study: paths.Study = paths.CORNER) -> None:
+    """Log the data splits of ``study`` as the run's dataset inputs, each with the digest the
+    data manifest records (the split file's MD5); splits the run already has are skipped."""
     import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
 
-    manifest = load_json(paths.DATA_MANIFEST)["splits"]
+    manifest = load_json(study.manifest)["splits"]
     have = {(d.dataset.name, d.dataset.digest) for d in run.inputs.dataset_inputs} \
         if run.inputs else set()
     inputs = []
     for split in splits:
         if (split, manifest[split]["md5"]) in have:
             continue
-        with np.load(paths.split_path(split)) as raw:
+        with np.load(study.split_path(split)) as raw:
             arrays = {k: raw[k] for k in raw.files}
         dataset = mlflow.data.from_numpy(arrays, name=split, digest=manifest[split]["md5"],
-                                         source=str(paths.split_path(split).resolve()))
+                                         source=str(study.split_path(split).resolve()))
         inputs.append(DatasetInput(dataset._to_mlflow_entity(),
                                    tags=[InputTag("mlflow.data.context", CONTEXTS[split])]))
     if inputs:
@@ -72,17 +73,17 @@ class LiveRun:
 
     @classmethod
     def open(cls, params: Mapping[str, Any], model_name: str, seed: int, identity: str,
-             device: str) -> LiveRun:
+             device: str, study: paths.Study = paths.CORNER) -> LiveRun:
         """Find the run by its key or create it; log params, tags and the training data."""
         client, exp_id = open_store(params)
         hparams = params["models"][model_name]
         tags = {RUN_KEY: identity, "model": model_name, "method": hparams["method"],
                 "seed": str(seed), "data_source": params["data"]["source"],
-                "git_commit": git_commit(), "device": device}
+                "git_commit": git_commit(), "device": device, "study": study.name}
         run = find_run(client, exp_id, identity)
         reopened = run is not None
         if run is None:
-            run = client.create_run(exp_id, run_name=f"{model_name}-seed{seed}", tags=tags)
+            run = client.create_run(exp_id, run_name=study.run_name(model_name, seed), tags=tags)
             print(f"MLflow: created run {run.info.run_id} ({run.info.run_name})", flush=True)
         else:
             if run.info.status != "FINISHED":
@@ -90,9 +91,11 @@ class LiveRun:
             print(f"MLflow: updating run {run.info.run_id} ({run.info.run_name})", flush=True)
         logged = {"model": params["model"], "train": params["train"], "hparams": hparams,
                   "data": params["data"], "seed": seed}
+        if study is paths.SPURIOUS:
+            logged["spurious"] = params["spurious"]["data"]
         log_new_params(client, run, logged, {**tags, "mlflow.source.git.commit":
                                              tags["git_commit"]})
-        log_datasets(client, run, ["train", "val"])
+        log_datasets(client, run, ["train", "val"], study)
         return cls(client, run, reopened)
 
     def epoch(self, row: Mapping[str, float]) -> None:
@@ -114,9 +117,9 @@ class Live:
     stage logs the rest from disk); the training goes on."""
 
     def __init__(self, params: Mapping[str, Any], model_name: str, seed: int, identity: str,
-                 device: str) -> None:
+                 device: str, study: paths.Study = paths.CORNER) -> None:
         self.run: LiveRun | None = best_effort(
-            "logging", lambda: LiveRun.open(params, model_name, seed, identity, device))
+            "logging", lambda: LiveRun.open(params, model_name, seed, identity, device, study))
 
     def _do(self, action: Callable[[LiveRun], None]) -> None:
         if self.run is None:
@@ -134,12 +137,13 @@ class Live:
         self._do(lambda run: run.close(status, model_dir))
 
 
-def log_training(params: Mapping[str, Any], model_dir: str | Path) -> str:
+def log_training(params: Mapping[str, Any], model_dir: str | Path,
+                 study: paths.Study = paths.CORNER) -> str:
     """Log a trained model's run from ``history.json`` (the offline fallback): what the live
     run would have logged, epochs stamped now. Returns the run id."""
     history = load_json(Path(model_dir) / paths.HISTORY_FILE)
     live = LiveRun.open(params, history["model"], history["seed"], history["identity"],
-                        history["device"])
+                        history["device"], study)
     current = live.client.get_run(live.run_id).data.metrics
     log_history(live.client, live.run_id,
                 {row["epoch"]: {k: v for k, v in row.items() if k != "epoch"}

@@ -1,0 +1,143 @@
+"""The spurious-background study's section of reports/results.md: a table per model, the data,
+accuracy under each cue with the RFS curves, and cue reliance and RFS along the attack radius.
+
+Reads ``results/spurious/metrics/*/seed*/spurious.json``; claim 4 is decided from the same
+numbers in :mod:`robsens.report.claims` (the endpoints params declares).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from robsens.core.io import load_json, save_figure
+from robsens.core.stats import markdown_table, summarise, t_errorbar
+from robsens.data.corner import load_split
+from robsens.pipeline import paths
+from robsens.report.figures import figure_markdown
+from robsens.report.tables import load_metrics, model_order, with_roles
+from robsens.spurious.data import NUM_CLASSES, REVERSED_SHIFT
+
+COLUMNS = {
+    "spurious_accuracy": "acc., cue agrees (p)",
+    "spurious_accuracy_independent": "acc., cue independent",
+    "spurious_accuracy_reversed": "acc., cue reversed",
+    "spurious_cue_reliance": "cue reliance (agrees − reversed)",
+    "spurious_cue_following": "reversed: predicts the cue's class",
+    "spurious_mean_rfs_equal_energy": "mean RFS, equal energy",
+    "spurious_mean_rfs_per_pixel": "mean RFS, per-pixel σ",
+}
+CONDITIONS = {"spurious_accuracy": "agrees (test)",
+              "spurious_accuracy_independent": "independent",
+              "spurious_accuracy_reversed": "reversed"}
+
+
+def examples(fig_dir: Path) -> None:
+    """One test digit per class with its cue agreeing, independent and reversed."""
+    splits = {name: load_split(paths.SPURIOUS_DATA_DIR, name)
+              for name in ("test", "test_independent", "test_reversed")}
+    y = splits["test"]["y"].numpy()
+    picks = [int(np.flatnonzero(y == c)[0]) for c in range(NUM_CLASSES) if (y == c).any()]
+    fig, axes = plt.subplots(3, len(picks), figsize=(1.1 * len(picks), 3.6), squeeze=False)
+    for row, (name, split) in enumerate(splits.items()):
+        for col, i in enumerate(picks):
+            ax = axes[row, col]
+            ax.imshow(split["x"][i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"y={y[i]} cue={int(split['cue'][i])}", fontsize=7)
+        axes[row, 0].set_ylabel(name.removeprefix("test_") if row else "test", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig_dir / "spurious_examples.png", fig, dpi=100)
+    plt.close(fig)
+
+
+def accuracy_and_rfs(df: pd.DataFrame, level: float, path: Path) -> None:
+    """Accuracy under each cue condition per model, and RFS against sigma for both noise kinds;
+    error bars are the t-intervals over seeds."""
+    acc = df.melt(id_vars=["model", "seed"], value_vars=list(CONDITIONS), var_name="cue",
+                  value_name="accuracy").replace({"cue": CONDITIONS})
+    curves = pd.DataFrame([{"model": r.model, "seed": r.seed, "noise": kind, "sigma": s,
+                            "rfs": v}
+                           for r in df.itertuples() for kind, c in r.spurious_rfs.items()
+                           for s, v in zip(c["sigma"], c["rfs"], strict=True)])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    sns.barplot(acc, x="model", y="accuracy", hue="cue", errorbar=t_errorbar(level),
+                ax=axes[0])
+    axes[0].set(ylim=(0, 1.02), title="accuracy by background cue")
+    for ax, kind in zip(axes[1:], ("equal_energy", "per_pixel"), strict=True):
+        sns.lineplot(curves[curves["noise"] == kind], x="sigma", y="rfs", hue="model",
+                     marker="o", errorbar=t_errorbar(level), err_kws={"alpha": 0.12}, ax=ax)
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set(ylim=(-1.02, 1.02), title=f"RFS, {kind.replace('_', ' ')} noise",
+               xlabel="noise level σ", ylabel="RFS (< 0: relies on the background)")
+    fig.tight_layout()
+    save_figure(path, fig, dpi=100)
+    plt.close(fig)
+
+
+def along_eps(summary: pd.DataFrame, path: Path) -> None:
+    """Cue reliance and mean RFS along the attack radius, one column per norm (their radii are
+    not comparable), each line starting at the baseline (eps 0); error bars are the
+    t-intervals over seeds."""
+    base = summary[summary["role"] == "baseline"].head(1)
+    norms = dict(list(summary[summary["role"] == "adversarial_curve"].groupby("norm"))) or {
+        "(no adversarial model)": summary.iloc[:0]}
+    fig, axes = plt.subplots(2, len(norms), figsize=(5 * len(norms), 6.5), squeeze=False)
+    for j, (norm, rows) in enumerate(norms.items()):
+        line = pd.concat([base.assign(curve=0.0), rows]).sort_values("curve")
+        for i, col in enumerate(("spurious_cue_reliance", "spurious_mean_rfs")):
+            ax = axes[i, j]
+            ax.errorbar(line["curve"], line[col], yerr=np.nan_to_num(line[f"{col}_ci"]),
+                        marker="o", capsize=3)
+            ax.set(xlabel=f"{norm} attack radius eps (0: the baseline)",
+                   ylabel=COLUMNS.get(col, "mean RFS (spurious.rfs.noise)"))
+    fig.tight_layout()
+    save_figure(path, fig, dpi=100)
+    plt.close(fig)
+
+
+def spurious_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
+    """Table, figures and the headline numbers (summary.json: ``spurious.<model>.<metric>``)."""
+    title = "## Spurious-background study (science.md section 8)\n"
+    df = load_metrics(params, "spurious", paths.SPURIOUS)
+    if df.empty:
+        return f"{title}\nNo evaluated models yet.\n", {}
+    df = model_order(params, df)
+    level = params["report"]["ci_level"]
+    columns = [*COLUMNS, "spurious_mean_rfs"]
+    summary = with_roles(params, summarise(df, ["model", "method"], columns, level))
+    examples(fig_dir)
+    accuracy_and_rfs(df, level, fig_dir / "spurious_accuracy_rfs.png")
+    along_eps(summary, fig_dir / "spurious_along_eps.png")
+    cfg, manifest = params["spurious"], load_json(paths.SPURIOUS_MANIFEST)
+    rfs = cfg["rfs"]
+    text = [
+        title,
+        f"Centre digits of 10 classes ({manifest['source']}) inside MNIST's 20x20 box, framed by a "
+        "grating cue (10 families: 5 orientations x 2 periods, random phase, contrast "
+        f"{cfg['data']['contrast']}). The cue's family is the label's with probability "
+        f"{cfg['data']['agreement']} in training and in `test` (else another class's), uniform "
+        "in `test_independent`, and always class (y + "
+        f"{REVERSED_SHIFT}) mod {NUM_CLASSES}'s in `test_reversed`; the three test splits show "
+        f"the same {df['n_images'].iloc[0]} digits. Models: "
+        f"{', '.join(cfg['models'])}, trained on {cfg['data']['n_train']} images with the "
+        "corner-digit study's methods and training settings. Cue reliance = accuracy(test) − "
+        "accuracy(test_reversed). RFS on `test`: foreground the digit's box, background the "
+        "frame, class-balanced accuracy, "
+        f"{rfs['draws']} noise draw(s) per level σ in {', '.join(map(str, rfs['sigmas']))}; "
+        "equal energy puts the l_2 energy of per-pixel σ noise over the whole image on either "
+        f"region; claim 4 reads the {rfs['noise'].replace('_', ' ')} one. "
+        f"Mean ± {level:.0%} t-interval over seeds.\n",
+        markdown_table(summary, COLUMNS, ["model", "method"]), "",
+        figure_markdown("spurious_examples"), figure_markdown("spurious_accuracy_rfs"),
+        figure_markdown("spurious_along_eps"),
+    ]
+    metrics = {row["model"]: {c: row[c] for c in columns} for _, row in summary.iterrows()}
+    return "\n".join(text), {"spurious": metrics}
