@@ -211,7 +211,7 @@ def test_summary_json_and_the_glance_table_agree(linear_summary: Path,
         for study, kind, keys in (
                 (paths.CORNER, "clean", ["rare_accuracy"]),
                 (paths.CORNER, "robustness", ["mean_corrupted_accuracy"]),
-                (paths.CORNER, "sensitivity", ["context_selectivity_perturbation"]),
+                (paths.CORNER, "sensitivity", ["output_selectivity_removal"]),
                 (paths.SPURIOUS, "spurious", ["spurious_mean_rfs", "spurious_cue_reliance"])):
             save_json(study.metrics_path(row.model, row.seed, kind),
                       {"model": row.model, "seed": row.seed, **{k: values[k] for k in keys}})
@@ -293,11 +293,11 @@ def test_pick_last_takes_the_strongest_radius_of_each_norm() -> None:
               "box_small": {"method": "adv_linf", "eps": 0.05},
               "ball_big": {"method": "adv_l2", "eps": 2.0}}
     params = params_for(models, seeds=5)
-    planted = {"plain": (0.6, 0.9, 0.20, 1.0), "box_small": (0.6, 0.9, 0.18, 1.0),
-               "box_big": (0.6, 0.9, 0.05, 1.0), "ball_small": (0.6, 0.9, 0.19, 1.0),
-               "ball_big": (0.6, 0.9, 0.08, 1.0)}
+    planted = {"plain": (0.6, 0.9, 0.20, 1.0, 0.1), "box_small": (0.6, 0.9, 0.18, 1.0, 0.1),
+               "box_big": (0.6, 0.9, 0.05, 1.0, 0.1), "ball_small": (0.6, 0.9, 0.19, 1.0, 0.1),
+               "ball_big": (0.6, 0.9, 0.08, 1.0, 0.1)}
     spec = {"number": 4, "statement": "s", "primary": [
-        {"metric": "mean_rfs", "subject": "adversarial_curve", "pick": "last",
+        {"metric": "spurious_mean_rfs", "subject": "adversarial_curve", "pick": "last",
          "reference": "baseline", "direction": "lower", "min_effect": 0.02}]}
     claim = decide_claim("rfs", spec, per_seed(params, planted, sd=0.003), params["claims"])
     assert sorted(c.subject for c in claim.comparisons) == ["ball_big", "box_big"]
