@@ -10,22 +10,25 @@ from pathlib import Path
 
 import pytest
 
+from robsens.core.config import model_names
 from robsens.pipeline import paths
 from robsens.pipeline.stages import STAGES
-from tests.conftest import ROOT, keep_models, make_project, run, tiny_params
+from tests.conftest import ROOT, keep_models, make_project, run, small_study_params, tiny_params
 
 
 def test_plots_show_draws_training_and_robustness_curves(small_study: Path,
                                                          tmp_path: Path) -> None:
     run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], small_study)
     html = (tmp_path / "plots/index.html").read_text()
-    plotted = [out for stage in STAGES for out in stage.outs if out.plot]
-    assert {out.path for out in plotted} == {paths.HISTORY, paths.ROBUSTNESS_CURVE}
-    for model in ("erm", "fcl"):
-        for out in plotted:
+    plotted = [(stage, out) for stage in STAGES for out in stage.outs if out.plot]
+    assert {out.path for _, out in plotted} == {
+        paths.HISTORY, paths.ROBUSTNESS_CURVE, paths.SPURIOUS.history, paths.SPURIOUS_RFS_CURVE}
+    params = small_study_params()
+    for stage, out in plotted:
+        for model in model_names(params, stage.model_set):
             path = paths.fill(out.path, model=model, seed=0).as_posix()
             assert f'"{path}"' in html, f"{path} not plotted"  # each file is one plot
-    for field in ("epoch", "val_accuracy", "severity", "accuracy"):
+    for field in ("epoch", "val_accuracy", "severity", "accuracy", "sigma", "rfs"):
         assert f'"field": "{field}"' in html, field
     assert "DVC failed to load" not in html
 
