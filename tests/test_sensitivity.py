@@ -19,7 +19,7 @@ from robsens.blocks.attribution import (
 from robsens.blocks.model import CornerNet
 from robsens.blocks.perturb import perturbed_values
 from robsens.blocks.predict import predict
-from robsens.core.config import ParamsError, load_params
+from robsens.core.config import ParamsError, load_params, validate_params
 from robsens.data.regions import region_masks
 from robsens.sensitivity.maps import MapSettings, Plan, corner_scores, evaluate, rank_alignment
 
@@ -171,8 +171,14 @@ def test_plan_from_params_gives_the_corner_its_own_perturbation() -> None:
         cfg["n_examples"],
         cfg["n_align"],
     )
-    with pytest.raises(ParamsError, match=r"n_align \(\d+\) exceeds sensitivity\.n_probe"):
-        Plan.from_params({**cfg, "n_align": cfg["n_probe"] + 1})
+
+
+def test_alignment_images_beyond_the_probe_images_are_refused_before_any_job() -> None:
+    params = load_params(ROOT / "params.yaml")
+    params["sensitivity"]["n_align"] = params["sensitivity"]["n_probe"] + 1
+    with pytest.raises(ParamsError, match=r"'sensitivity\.n_align': \d+ exceeds sensitivity"
+                                          r"\.n_probe"):
+        validate_params(params)
 
 
 def test_batched_maps_match_a_naive_loop() -> None:

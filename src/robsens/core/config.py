@@ -45,13 +45,14 @@ def _checked_dir() -> Path:
     return Path(base) / "robsens" / "valid-hparams"
 
 
-def _hparams_key(models: Mapping[str, Any]) -> str:
-    """The ``models`` section with the source of the method registry and the validator (every
-    module they import): the same key can only be accepted again."""
+def _registry_key(checked: Mapping[str, Any]) -> str:
+    """What the registry check covers (the ``models`` section and the claims' endpoints) with
+    the source of the method registry and the validator (every module they import): the same
+    key can only be accepted again."""
     # Validation only: no stage's code dependency (see validate_params).
     from robsens.pipeline.deps import source_digest  # robsens: not-a-dependency
 
-    blob = json.dumps(models, sort_keys=True, default=str).encode()
+    blob = json.dumps(checked, sort_keys=True, default=str).encode()
     digest = source_digest("robsens.core.config", "robsens.methods")
     return hashlib.sha256(blob + digest.encode()).hexdigest()
 
@@ -89,7 +90,13 @@ def validate_params(params: Mapping[str, Any]) -> None:
         raise ParamsError(f"params: invalid value at 'spurious.models': {', '.join(unknown)} "
                           "not a key of 'models'; name models defined there (an overlay that "
                           "sets a model to null drops it from spurious.models too)")
-    stamp = _checked_dir() / _hparams_key({"models": params["models"],
+    sens = params["sensitivity"]
+    if sens["n_align"] > sens["n_probe"]:
+        raise ParamsError(
+            f"params: invalid value at 'sensitivity.n_align': {sens['n_align']} exceeds "
+            f"sensitivity.n_probe ({sens['n_probe']}): the alignment by context reuses the "
+            "probe images' gradient maps; lower n_align or raise n_probe")
+    stamp = _checked_dir() / _registry_key({"models": params["models"],
                                            "claims": params["claims"]["endpoints"]})
     if not stamp.exists():
         _check_with_registry(params)

@@ -29,7 +29,6 @@ from robsens.blocks.attribution import (
     randomized_gradient_sensitivity,
 )
 from robsens.blocks.perturb import perturb
-from robsens.core.config import ParamsError
 from robsens.data.corner import load_split
 from robsens.data.regions import region_masks
 from robsens.pipeline import paths
@@ -77,14 +76,7 @@ class Plan:
     n_test: int  # first test images mapped
     n_probe: int  # first probe images (all with a corner digit) scored on the corner
     n_examples: int  # example test images kept for the figure, half per context
-    n_align: int  # first probe images whose patch maps give the alignment by context
-
-    def __post_init__(self) -> None:
-        if self.n_align > self.n_probe:
-            raise ParamsError(
-                f"params: sensitivity.n_align ({self.n_align}) exceeds sensitivity.n_probe "
-                f"({self.n_probe}): the alignment by context reuses the probe images' gradient "
-                "maps; lower n_align or raise n_probe")
+    n_align: int  # first probe images (<= n_probe, validated) aligned by context
 
     @classmethod
     def from_params(cls, cfg: dict[str, Any]) -> Plan:
