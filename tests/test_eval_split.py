@@ -19,9 +19,11 @@ VAL_SIDE = {str(paths.split_path("val")), str(paths.split_path("val_probe"))}
 
 @pytest.fixture
 def val_project(tmp_path: Path) -> Path:
-    """The smoke study with two models (baseline and FCL), scored on validation."""
+    """The smoke study with two models (baseline and FCL), scored on validation; without the
+    spurious-background study, which has no evaluation-split switch (its own splits)."""
     params = overlay(tiny_params(), {"evaluate": {"split": "val"}, "models": {
-        "noise_0p6": None, "adv_linf": None, "fcl_random": None}})
+        "noise_0p6": None, "adv_linf": None, "fcl_random": None},
+        "spurious": {"models": []}})
     return make_project(tmp_path / "project", params)
 
 

@@ -20,6 +20,8 @@ class Figure:
     name: str  # file name without ".png"
     category: str
     caption: str
+    # when the report draws it only for some studies: the condition, in words ("" = always)
+    only_if: str = ""
 
     @property
     def file(self) -> str:
@@ -45,7 +47,8 @@ FIGURES: tuple[Figure, ...] = (
     Figure("curves", "Robustness",
            "Robust training read along its strength: clean and rare-class accuracy, mean "
            "corrupted accuracy and mean RFS against the noise sigma and against each attack "
-           "norm's radius eps (0: the baseline), mean and interval over seeds."),
+           "norm's radius eps (0: the baseline), mean and interval over seeds.",
+           only_if="a noise-augmentation or adversarial model is in the study"),
     Figure("output_sensitivity_by_context", "Sensitivity",
            "How far the prediction moves when the corner digit is removed, under centre digits "
            "0-4 (the corner decides the label) and 5-9 (it carries no information): mean JS "
