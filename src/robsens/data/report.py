@@ -39,9 +39,9 @@ def data_grid(split: dict[str, np.ndarray], per_class: int, path: Path, name: st
 
 def data_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
     manifest = load_json(paths.DATA_MANIFEST)
-    name = paths.eval_split(params, "test")  # the evaluation's split: test or val
-    test = load_npz(paths.split_path(name))
-    data_grid(test, params["report"]["examples_per_class"], fig_dir / "data_grid.png", name)
+    scored = paths.eval_split(params, "test")  # the evaluation's split: test or val
+    test = load_npz(paths.split_path(scored))
+    data_grid(test, params["report"]["examples_per_class"], fig_dir / "data_grid.png", scored)
     lines = ["| split | images | with corner | class counts 0-14 |", "|---|---|---|---|"]
     for name in paths.SPLITS:
         split = manifest["splits"][name]
@@ -52,8 +52,9 @@ def data_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         "## Data\n\n"
         f"Digit source: **{manifest['source']}**. Corner fraction "
         f"{params['data']['corner_fraction']}, corner size {params['data']['corner_size']} px at "
-        f"{params['data']['corner_position']}; rare classes 10-14 make up {rare:.1%} of the {name} "
-        "split. The probe splits count each centre digit once (its with-corner label).\n\n"
+        f"{params['data']['corner_position']}; rare classes 10-14 make up {rare:.1%} of the "
+        f"{scored} split. The probe splits count each centre digit once (its with-corner "
+        "label).\n\n"
         + "\n".join(lines) + "\n\n" + figure_markdown("data_grid")
     )
     return text, {"data": {"source": manifest["source"]}}

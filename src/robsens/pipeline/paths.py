@@ -48,9 +48,9 @@ LOGS_DIR = Path("logs")
 BENCHMARKS_DIR = Path("benchmarks")
 
 # The spurious-background study (science.md section 8): its own data, models and metrics.
-SPURIOUS_SPLITS = ("train", "val", "test", "test_independent", "test_reversed")
-SPURIOUS_DATA_DIR = Path("data/spurious")
-SPURIOUS_MANIFEST = SPURIOUS_DATA_DIR / MANIFEST_FILE
+# its test splits show the same digits with the cue agreeing, independent and reversed
+SPURIOUS_TEST_SPLITS = ("test", "test_independent", "test_reversed")
+SPURIOUS_SPLITS = ("train", "val", *SPURIOUS_TEST_SPLITS)
 SPURIOUS_DIR = Path("results/spurious")
 
 
@@ -106,7 +106,7 @@ class Study:
 RUN = "{model}/seed{seed}"
 CORNER = Study("corner", "models", DATA_DIR, MODELS_DIR, METRICS_DIR, CHECKPOINTS_DIR)
 MODEL, HISTORY, METRICS = CORNER.model, CORNER.history, CORNER.metrics
-SPURIOUS = Study("spurious", "spurious.models", SPURIOUS_DATA_DIR, SPURIOUS_DIR / "models",
+SPURIOUS = Study("spurious", "spurious.models", Path("data/spurious"), SPURIOUS_DIR / "models",
                  SPURIOUS_DIR / "metrics", SPURIOUS_DIR / "checkpoints")
 # Per model and seed: the spurious metrics and the RFS curves as records for `dvc plots show`.
 SPURIOUS_METRICS = SPURIOUS.metrics.replace("{kind}", "spurious")

@@ -126,6 +126,12 @@ def _metrics(kind: str) -> str:
     return paths.METRICS.replace("{kind}", kind)
 
 
+# What a trained model depends on, in either image study; FCL's views can take the
+# evaluation's perturbation (methods/fcl.py, resolve), hence the sensitivity keys.
+TRAIN_PARAMS = ("reproducibility", "device", "threads", "train", "model", "models.{model}",
+                "evaluate.batch_size", "sensitivity.perturbation",
+                "sensitivity.corner_perturbation", "sensitivity.strength", "sensitivity.patch")
+
 STAGES: tuple[Stage, ...] = (
     Stage(
         name="synthesize",
@@ -142,10 +148,7 @@ STAGES: tuple[Stage, ...] = (
         name="train",
         entry="robsens.training.stage",
         help="train one model for one seed (resumes from checkpoints)",
-        # FCL's views can take the evaluation's perturbation (methods/fcl.py, resolve)
-        params=("reproducibility", "device", "threads", "train", "model", "models.{model}",
-                "evaluate.batch_size", "sensitivity.perturbation",
-                "sensitivity.corner_perturbation", "sensitivity.strength", "sensitivity.patch"),
+        params=TRAIN_PARAMS,
         deps=(str(paths.split_path("train")), str(paths.split_path("val")),
               str(paths.DATA_MANIFEST)),
         outs=(Out(paths.MODEL), Out(paths.HISTORY, kind="plots", plot=TRAINING_CURVE)),
@@ -216,7 +219,7 @@ STAGES: tuple[Stage, ...] = (
                 "spurious.data"),
         deps=(),
         outs=(*(Out(str(paths.SPURIOUS.split_path(s))) for s in paths.SPURIOUS_SPLITS),
-              Out(str(paths.SPURIOUS_MANIFEST))),
+              Out(str(paths.SPURIOUS.manifest))),
         threads_from_params=False,
         mem_mb=2000,  # peak 486 MB, 4 s
     ),
@@ -224,10 +227,9 @@ STAGES: tuple[Stage, ...] = (
         name="spurious_train",
         entry="robsens.spurious.train_stage",
         help="train one model of spurious.models for one seed on the spurious-background data",
-        params=("reproducibility", "device", "threads", "train", "model", "models.{model}",
-                "evaluate.batch_size"),
+        params=TRAIN_PARAMS,
         deps=(str(paths.SPURIOUS.split_path("train")), str(paths.SPURIOUS.split_path("val")),
-              str(paths.SPURIOUS_MANIFEST)),
+              str(paths.SPURIOUS.manifest)),
         outs=(Out(paths.SPURIOUS.model),
               Out(paths.SPURIOUS.history, kind="plots", plot=TRAINING_CURVE)),
         wildcards=PER_MODEL, model_set=paths.SPURIOUS.model_set,
@@ -239,7 +241,7 @@ STAGES: tuple[Stage, ...] = (
         help="accuracy with the cue agreeing, independent and reversed; cue reliance; RFS",
         params=("reproducibility", "device", "threads", "evaluate", "spurious.rfs"),
         deps=(*_model_files(paths.SPURIOUS),
-              *(str(paths.SPURIOUS.split_path(s)) for s in paths.SPURIOUS_SPLITS[2:])),
+              *(str(paths.SPURIOUS.split_path(s)) for s in paths.SPURIOUS_TEST_SPLITS)),
         outs=(Out(paths.SPURIOUS_METRICS, kind="metrics"),
               Out(paths.SPURIOUS_RFS_CURVE, kind="plots", plot=Plot(x="sigma", y="rfs"))),
         wildcards=PER_MODEL, model_set=paths.SPURIOUS.model_set,
@@ -254,8 +256,8 @@ STAGES: tuple[Stage, ...] = (
                 "sensitivity", "evaluate.split", "spurious"),
         deps=(str(paths.DATA_MANIFEST), str(paths.split_path("test")),
               str(paths.LINEAR_SWEEP), str(paths.LINEAR_SUMMARY),
-              str(paths.SPURIOUS_MANIFEST),
-              *(str(paths.SPURIOUS.split_path(s)) for s in paths.SPURIOUS_SPLITS[2:])),
+              str(paths.SPURIOUS.manifest),
+              *(str(paths.SPURIOUS.split_path(s)) for s in paths.SPURIOUS_TEST_SPLITS)),
         gather=(_metrics("clean"), _metrics("robustness"), _metrics("sensitivity"),
                 paths.SENSITIVITY_ARRAYS, paths.SPURIOUS_METRICS),
         outs=(Out(str(paths.REPORT_MD), cache=False),

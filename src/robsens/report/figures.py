@@ -74,8 +74,9 @@ FIGURES: tuple[Figure, ...] = (
            "seeds."),
     Figure("spurious_along_eps", "Spurious-background study",
            "Cue reliance (accuracy lost when the cue is reversed) and mean RFS along the attack "
-           "radius, one line per attack norm from the baseline at eps 0; claim 4 expects "
-           "reliance to grow and RFS to fall with eps."),
+           "radius, one column per attack norm from the baseline at eps 0; claim 4 expects "
+           "reliance to grow and RFS to fall with eps.",
+           only_if="an adversarial (or noise-augmentation) model is in spurious.models"),
     Figure("linear_reliance", "Linear study",
            "Population optimum of the linear study: spurious reliance against the relative "
            "attack budget (gaps where the core weight is zero)."),

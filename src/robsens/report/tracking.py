@@ -53,8 +53,6 @@ MODEL_MD5 = "robsens.model_md5"  # the model.pt the run's logged MLflow model wa
 EVALUATION_PARAMS = ("evaluate", "robustness", "sensitivity", "spurious", "report", "seeds",
                      "device", "threads", "reproducibility")
 EXAMPLE_ROWS = 4  # evaluation-split images in the logged model's input example
-# the spurious study's evaluation splits, logged as its models' dataset inputs
-SPURIOUS_SPLITS = ["test", "test_independent", "test_reversed"]
 
 
 def evaluation_splits(params: Mapping[str, Any], study: paths.Study) -> list[str]:
@@ -62,7 +60,7 @@ def evaluation_splits(params: Mapping[str, Any], study: paths.Study) -> list[str
     ``evaluate.split`` (test and probe, or their validation counterparts)."""
     if study.name == paths.CORNER.name:
         return [paths.eval_split(params, role) for role in ("test", "probe")]
-    return SPURIOUS_SPLITS
+    return list(paths.SPURIOUS_TEST_SPLITS)
 
 
 def log_model(uri: str, run, model_path: Path, study: paths.Study, split: str) -> None:

@@ -100,10 +100,12 @@ def gradient_maps(
 
 
 def compute_maps(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, s: MapSettings, gen: torch.Generator
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, s: MapSettings, gen: torch.Generator,
+    pixel_maps: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Utility and sensitivity per patch (B, P) in both forms, plus the gradient pixel maps."""
-    utility_px, sensitivity_px = gradient_maps(model, x, y, s, gen)
+    """Utility and sensitivity per patch (B, P) in both forms, plus the gradient pixel maps.
+    ``pixel_maps``: the caller's :func:`gradient_maps` of ``x``, when it has them already."""
+    utility_px, sensitivity_px = pixel_maps or gradient_maps(model, x, y, s, gen)
     regions = patch_masks(x.shape[-1], s.patch, x.device)
     utility_pert, sensitivity_pert = perturbation_maps(
         model, x, y, regions, s.perturbation, s.strength, gen, s.chunk_size
@@ -116,6 +118,12 @@ def compute_maps(
         "utility_perturbation": utility_pert,
         "sensitivity_perturbation": sensitivity_pert,
     }
+
+
+def alignments(maps: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Per-image alignment (:func:`rank_alignment`) of :func:`compute_maps`' maps, per form."""
+    return {form: rank_alignment(maps[f"utility_{form}"], maps[f"sensitivity_{form}"])
+            for form in FORMS}
 
 
 def rank_alignment(utility: torch.Tensor, sensitivity: torch.Tensor) -> np.ndarray:
@@ -298,9 +306,7 @@ def evaluate(
     """
     x, y = test["x"][: plan.n_test], test["y"][: plan.n_test]
     maps = compute_maps(model, x, y, plan.maps, gen)
-    alignment = {
-        form: rank_alignment(maps[f"utility_{form}"], maps[f"sensitivity_{form}"]) for form in FORMS
-    }
+    alignment = alignments(maps)
     probe = {key: value[: plan.n_probe] for key, value in probe.items()}
     with_corner, labels, centre = probe["x_corner"], probe["y_corner"], probe["centre"]
     probe_pixels = gradient_maps(model, with_corner, labels, plan.corner, gen)
@@ -320,9 +326,12 @@ def evaluate(
     examples = example_indices(test, plan.n_examples)
     example_maps = compute_maps(model, test["x"][examples], test["y"][examples], plan.maps, gen)
 
-    corner_alignment = alignment_by_context(
-        model, {key: value[: plan.n_align] for key, value in probe.items()},
-        [px[: plan.n_align] for px in probe_pixels], plan.maps, gen)
+    # The probe images all carry a corner digit that matters (centres 0-4) or does not
+    # (5-9), unlike the test images (90% without one); their gradient pixel maps are the
+    # corner scores', so only the patch perturbation maps are new passes.
+    corner_alignment = alignments(compute_maps(
+        model, with_corner[: plan.n_align], labels[: plan.n_align], plan.maps, gen,
+        tuple(px[: plan.n_align] for px in probe_pixels)))
     for name, mask in context_masks(centre[: plan.n_align]).items():
         for form, values in corner_alignment.items():
             values = values[mask.cpu().numpy()]
@@ -344,33 +353,6 @@ def evaluate(
         **{f"example_{key}": value.cpu().numpy() for key, value in example_maps.items()},
     }
     return metrics, arrays
-
-
-def alignment_by_context(
-    model: nn.Module,
-    probe: dict[str, torch.Tensor],
-    pixel_maps: list[torch.Tensor],
-    s: MapSettings,
-    gen: torch.Generator,
-) -> dict[str, np.ndarray]:
-    """Per-image alignment (:func:`rank_alignment`) of the probe images with their corner
-    digit, in both forms, (B,) each: unlike the test images (90% without a corner), every
-    one of them has a corner that matters (centres 0-4) or does not (5-9).
-
-    ``pixel_maps``: their gradient utility and sensitivity pixel maps, already computed for
-    the corner scores; only the patch perturbation maps are new passes.
-    """
-    x, y = probe["x_corner"], probe["y_corner"]
-    utility_px, sensitivity_px = pixel_maps
-    regions = patch_masks(x.shape[-1], s.patch, x.device)
-    utility_pert, sensitivity_pert = perturbation_maps(
-        model, x, y, regions, s.perturbation, s.strength, gen, s.chunk_size
-    )
-    return {
-        "gradient": rank_alignment(patch_reduce(utility_px, s.patch, s.reduce),
-                                   patch_reduce(sensitivity_px, s.patch, s.reduce)),
-        "perturbation": rank_alignment(utility_pert, sensitivity_pert),
-    }
 
 
 def sensitivity_metrics(

@@ -60,15 +60,14 @@ def family_geometry(families: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cue_images(families: np.ndarray, contrast: float, rng: np.random.Generator) -> np.ndarray:
-    """Float (n, 28, 28) gratings of the given families (phase drawn per image), zero inside
-    the foreground box."""
+    """Float (n, 28, 28) gratings of the given families (phase drawn per image) over the
+    whole image; :func:`compose` keeps them in the frame around the digit's box."""
     theta, period = family_geometry(families)
     phase = rng.uniform(0, 2 * np.pi, size=len(families))
     yy, xx = np.mgrid[0:IMAGE_SIDE, 0:IMAGE_SIDE].astype(float)
     along = (xx[None] * np.cos(theta)[:, None, None] + yy[None] * np.sin(theta)[:, None, None])
     wave = 0.5 + 0.5 * np.cos(2 * np.pi * along / period[:, None, None] + phase[:, None, None])
-    frame = ~box_masks(foreground_box()[None])[0]
-    return contrast * wave * frame
+    return contrast * wave
 
 
 def training_cues(labels: np.ndarray, agreement: float, rng: np.random.Generator) -> np.ndarray:

@@ -10,8 +10,8 @@ from robsens.spurious.data import synthesize_spurious
 
 def run(params: dict, args: argparse.Namespace) -> None:
     manifest = synthesize_spurious(params["data"], params["spurious"]["data"],
-                                   paths.SPURIOUS_DATA_DIR)
+                                   paths.SPURIOUS.data_dir)
     agreement = {name: round(split["cue_agreement"], 3)
                  for name, split in manifest["splits"].items()}
-    print(f"wrote {paths.SPURIOUS_DATA_DIR} ({manifest['source']} digits); cue agreement "
+    print(f"wrote {paths.SPURIOUS.data_dir} ({manifest['source']} digits); cue agreement "
           f"per split: {agreement}")

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from robsens.blocks.predict import predict
+from robsens.pipeline import paths
 from robsens.robustness.metrics import NOISE_KINDS, rfs_curve
 from robsens.spurious.data import box_masks
 
@@ -45,13 +46,10 @@ def evaluate_spurious(model: torch.nn.Module, splits: Mapping[str, Mapping[str, 
                       rfs_cfg: Mapping[str, Any], batch_size: int) -> dict[str, Any]:
     """Every spurious metric of one model, JSON-ready; ``splits``: test, test_independent and
     test_reversed as loaded by :func:`robsens.data.corner.load_split`."""
-    correct, following = {}, None
-    for name in ("test", "test_independent", "test_reversed"):
-        split = splits[name]
-        pred = predict(model, split["x"], batch_size)
-        correct[name] = (pred == split["y"]).int()
-        if name == "test_reversed":
-            following = (pred == split["cue"]).float().mean().item()
+    pred = {name: predict(model, splits[name]["x"], batch_size)
+            for name in paths.SPURIOUS_TEST_SPLITS}
+    correct = {name: (p == splits[name]["y"]).int() for name, p in pred.items()}
+    following = (pred["test_reversed"] == splits["test_reversed"]["cue"]).float().mean().item()
     acc = {name: c.float().mean().item() for name, c in correct.items()}
     test = splits["test"]
     # class-balanced, so the per-image outcomes (which average to the unbalanced accuracy)

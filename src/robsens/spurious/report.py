@@ -21,6 +21,7 @@ from robsens.core.io import load_json, save_figure
 from robsens.core.stats import markdown_table, summarise, t_errorbar
 from robsens.data.corner import load_split
 from robsens.pipeline import paths
+from robsens.report.curves import curves_figure
 from robsens.report.figures import figure_markdown
 from robsens.report.tables import load_metrics, model_order, with_roles
 from robsens.spurious.data import NUM_CLASSES, REVERSED_SHIFT
@@ -34,6 +35,9 @@ COLUMNS = {
     "spurious_mean_rfs_equal_energy": "mean RFS, equal energy",
     "spurious_mean_rfs_per_pixel": "mean RFS, per-pixel σ",
 }
+# What the spurious study reads along the attack radius (figure "spurious_along_eps").
+CURVE_METRICS = {"spurious_cue_reliance": COLUMNS["spurious_cue_reliance"],
+                 "spurious_mean_rfs": "mean RFS (spurious.rfs.noise)"}
 CONDITIONS = {"spurious_accuracy": "agrees (test)",
               "spurious_accuracy_independent": "independent",
               "spurious_accuracy_reversed": "reversed"}
@@ -41,8 +45,8 @@ CONDITIONS = {"spurious_accuracy": "agrees (test)",
 
 def examples(fig_dir: Path) -> None:
     """One test digit per class with its cue agreeing, independent and reversed."""
-    splits = {name: load_split(paths.SPURIOUS_DATA_DIR, name)
-              for name in ("test", "test_independent", "test_reversed")}
+    splits = {name: load_split(paths.SPURIOUS.data_dir, name)
+              for name in paths.SPURIOUS_TEST_SPLITS}
     y = splits["test"]["y"].numpy()
     picks = [int(np.flatnonzero(y == c)[0]) for c in range(NUM_CLASSES) if (y == c).any()]
     fig, axes = plt.subplots(3, len(picks), figsize=(1.1 * len(picks), 3.6), squeeze=False)
@@ -82,27 +86,6 @@ def accuracy_and_rfs(df: pd.DataFrame, level: float, path: Path) -> None:
     plt.close(fig)
 
 
-def along_eps(summary: pd.DataFrame, path: Path) -> None:
-    """Cue reliance and mean RFS along the attack radius, one column per norm (their radii are
-    not comparable), each line starting at the baseline (eps 0); error bars are the
-    t-intervals over seeds."""
-    base = summary[summary["role"] == "baseline"].head(1)
-    norms = dict(list(summary[summary["role"] == "adversarial_curve"].groupby("norm"))) or {
-        "(no adversarial model)": summary.iloc[:0]}
-    fig, axes = plt.subplots(2, len(norms), figsize=(5 * len(norms), 6.5), squeeze=False)
-    for j, (norm, rows) in enumerate(norms.items()):
-        line = pd.concat([base.assign(curve=0.0), rows]).sort_values("curve")
-        for i, col in enumerate(("spurious_cue_reliance", "spurious_mean_rfs")):
-            ax = axes[i, j]
-            ax.errorbar(line["curve"], line[col], yerr=np.nan_to_num(line[f"{col}_ci"]),
-                        marker="o", capsize=3)
-            ax.set(xlabel=f"{norm} attack radius eps (0: the baseline)",
-                   ylabel=COLUMNS.get(col, "mean RFS (spurious.rfs.noise)"))
-    fig.tight_layout()
-    save_figure(path, fig, dpi=100)
-    plt.close(fig)
-
-
 def spurious_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
     """Table, figures and the headline numbers (summary.json: ``spurious.<model>.<metric>``)."""
     title = "## Spurious-background study (science.md section 8)\n"
@@ -112,11 +95,12 @@ def spurious_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
     df = model_order(params, df)
     level = params["report"]["ci_level"]
     columns = [*COLUMNS, "spurious_mean_rfs"]
-    summary = with_roles(params, summarise(df, ["model", "method"], columns, level))
+    summary = summarise(df, ["model", "method"], columns, level)
     examples(fig_dir)
     accuracy_and_rfs(df, level, fig_dir / "spurious_accuracy_rfs.png")
-    along_eps(summary, fig_dir / "spurious_along_eps.png")
-    cfg, manifest = params["spurious"], load_json(paths.SPURIOUS_MANIFEST)
+    drawn = curves_figure(with_roles(params, df), CURVE_METRICS, level,
+                          fig_dir / "spurious_along_eps.png")
+    cfg, manifest = params["spurious"], load_json(paths.SPURIOUS.manifest)
     rfs = cfg["rfs"]
     text = [
         title,
@@ -137,7 +121,7 @@ def spurious_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         f"Mean ± {level:.0%} t-interval over seeds.\n",
         markdown_table(summary, COLUMNS, ["model", "method"]), "",
         figure_markdown("spurious_examples"), figure_markdown("spurious_accuracy_rfs"),
-        figure_markdown("spurious_along_eps"),
+        figure_markdown("spurious_along_eps") if drawn else "",
     ]
     metrics = {row["model"]: {c: row[c] for c in columns} for _, row in summary.iterrows()}
     return "\n".join(text), {"spurious": metrics}

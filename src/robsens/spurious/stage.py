@@ -16,8 +16,8 @@ KIND = "spurious"  # results/spurious/metrics/<model>/seed<k>/spurious.json
 
 def run(params: dict, args: argparse.Namespace) -> None:
     def compute(model, device) -> dict:
-        splits = {s: load_split(paths.SPURIOUS_DATA_DIR, s, device)
-                  for s in ("test", "test_independent", "test_reversed")}
+        splits = {s: load_split(paths.SPURIOUS.data_dir, s, device)
+                  for s in paths.SPURIOUS_TEST_SPLITS}
         return evaluate_spurious(model, splits, params["spurious"]["rfs"],
                                  params["evaluate"]["batch_size"])
 
