@@ -90,6 +90,15 @@ def make_project(dest: Path, params: dict | None = None) -> Path:
     return dest
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``./dev test`` runs two workers, ``--dist loadgroup``) the tests of
+    the shared small study run on one worker: it is built once, and the tests that change it
+    and put it back never overlap."""
+    for item in items:
+        if "small_study" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("small_study"))
+
+
 @pytest.fixture
 def tiny_project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "project")
@@ -139,11 +148,14 @@ def mlflow_server(tmp_path_factory) -> Iterator[str]:
 
 def small_study_params() -> dict:
     """Two models (the baseline and FCL) and three epochs: a wide window between a training's
-    first checkpoint and its end, for the crash test. Its own MLflow experiment."""
+    first checkpoint and its end, for the crash test. Its own MLflow experiment; training
+    runs logged live (the smoke study of tests/test_e2e.py checks the default, logging them
+    in the report stage)."""
     params = tiny_params()
     keep_models(params, ("erm", "fcl"))
     params["train"]["epochs"] = 3
     params["mlflow"]["experiment"] = "robsens-small"
+    params["mlflow"]["log_training"] = "live"
     return params
 
 

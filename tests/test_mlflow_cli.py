@@ -33,9 +33,12 @@ def test_sync_fails_with_one_line(tmp_path: Path) -> None:
 
 
 def test_a_store_that_cannot_be_opened(tmp_path: Path) -> None:
-    """A corrupt SQLite file: the training job keeps its results and warns in one line;
-    `mlflow init` (which starts every pipeline) and `mlflow sync` stop with one line."""
-    project = make_project(tmp_path / "p")
+    """A corrupt SQLite file: the training job (logging live) keeps its results and warns in
+    one line; `mlflow init` (which starts every pipeline) and `mlflow sync` stop with one
+    line."""
+    params = tiny_params()
+    params["mlflow"]["log_training"] = "live"
+    project = make_project(tmp_path / "p", params)
     (project / "broken.db").write_text("not a database\n")
     env = project_env(project) | {"MLFLOW_TRACKING_URI": "sqlite:///broken.db"}
     run([sys.executable, "-m", "robsens", "synthesize"], project, env)

@@ -35,12 +35,16 @@ CANCELLED_MODEL = "fcl"
 def slurm_params() -> dict:
     """The tiny study with two models. ``device: cpu``: the local cluster has no GPU, so no
     job asks for one. Twelve epochs: fcl trains for about 15 s, time to cancel it between its
-    first checkpoint and its end."""
+    first checkpoint and its end. Training runs logged live, as on a cluster (the cancelled
+    job's retry reopens its run). No spurious-background study: its stages are jobs of the
+    same kind (tests/test_e2e.py runs them)."""
     params = tiny_params()
     keep_models(params, ("erm", "fcl"))
+    params["spurious"]["models"] = []
     params["device"] = "cpu"
     params["train"]["epochs"] = 12
     params["mlflow"]["experiment"] = "robsens-slurm"
+    params["mlflow"]["log_training"] = "live"
     return params
 
 
@@ -81,8 +85,11 @@ def test_study_on_slurm(tmp_path: Path, mlflow_server: str) -> None:
     if subprocess.run([SETUP, "status"], capture_output=True).returncode != 0:
         pytest.fail("no local Slurm: start it with scripts/slurm-local.sh (as root)")
     params = slurm_params()
+    # the local reference run goes on while the Slurm run waits between status checks
     local = make_project(tmp_path / "local", params)
-    run(["snakemake", "--cores", "2"], local)
+    local_run = subprocess.Popen(["snakemake", "--cores", "1"], cwd=local,
+                                 env=project_env(local), stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
 
     project = make_project(tmp_path / "slurm", params)
     env = project_env(project) | {"MLFLOW_TRACKING_URI": mlflow_server,
@@ -94,6 +101,8 @@ def test_study_on_slurm(tmp_path: Path, mlflow_server: str) -> None:
                                 stderr=subprocess.STDOUT, text=True)
         cancelled = cancel_training(project, log, proc)
         assert proc.wait(timeout=1500) == 0, log.read_text()[-6000:]
+    local_out, _ = local_run.communicate(timeout=1500)
+    assert local_run.returncode == 0, local_out[-6000:]
     text = log.read_text()
 
     # Every job went through sbatch, Slurm recorded each, and the cancelled one was retried.

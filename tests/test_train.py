@@ -98,8 +98,11 @@ def test_killed_training_resumes_with_identical_results(trained, tmp_path: Path)
 
 
 def test_unreachable_mlflow_loses_nothing(tmp_path: Path) -> None:
-    """Dead backend: the job still succeeds with its files; `mlflow sync` uploads them later."""
-    project = make_project(tmp_path / "p")
+    """Dead backend: a training job logging live still succeeds with its files; `mlflow sync`
+    uploads them later."""
+    params = tiny_params()
+    params["mlflow"]["log_training"] = "live"
+    project = make_project(tmp_path / "p", params)
     env = project_env(project) | {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
     run([sys.executable, "-m", "robsens", "synthesize"], project, env)
     out = run([sys.executable, "-m", "robsens", "train", "--model", "erm", "--seed", "0"],

@@ -3,7 +3,8 @@
 Each stage's command is replayed in real subprocesses by a probe that does what
 ``python -m robsens`` does before calling the stage's ``run``: pin the math libraries, import
 the CLI, parse the arguments, load and validate the params, import the entry module, and (for
-stages that log to MLflow) open the tracking client and find the experiment, against a
+stages that log to MLflow: the report, and training with ``mlflow.log_training: live``) open
+the tracking client and find the experiment, against a
 SQLite store in a temporary folder. The probe times each step; the heavy packages the stage
 needs are imported first, one at a time, so that their cost is reported apart (shared
 dependencies such as numpy count towards the first one: torch, then MLflow). Python's own
@@ -64,7 +65,9 @@ t = time.perf_counter()
 importlib.import_module(COMMANDS[command][0])
 out["entry"] = time.perf_counter() - t
 t = time.perf_counter()
-if "robsens.core.tracking" in sys.modules:
+# a stage that logs opens the store before its work; a training, only when it logs live
+if "robsens.core.tracking" in sys.modules or (
+        "robsens.training.stage" in sys.modules and params["mlflow"]["log_training"] == "live"):
     from robsens.core import tracking
     tracking.open_store(params)
     out["tracking"] = time.perf_counter() - t

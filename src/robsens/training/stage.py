@@ -1,4 +1,5 @@
-"""``python -m robsens train --model M --seed S``: train (or resume), export, log live to MLflow."""
+"""``python -m robsens train --model M --seed S``: train (or resume), export, and with
+``mlflow.log_training: live`` log the run to MLflow as it trains."""
 
 from __future__ import annotations
 
@@ -9,14 +10,21 @@ from robsens.core.runtime import resolve_device
 from robsens.pipeline import paths
 from robsens.training.identity import run_identity
 from robsens.training.loop import train
-from robsens.training.tracking import Live
 
 
 def train_tracked(params: dict, model: str, seed: int, study: paths.Study, stage: str,
                   num_classes: int) -> None:
-    """Train one model of ``study`` with its live MLflow run: the train stage of every image
-    study (``stage`` names it, for the run key)."""
+    """Train one model of ``study``: the train stage of every image study (``stage`` names
+    it, for the run key). With ``mlflow.log_training: live`` the MLflow run is written as it
+    trains; otherwise the job never loads MLflow and the report stage logs the run from
+    ``history.json`` (the same run, with the same params, metrics and artifacts)."""
     out = study.model_dir(model, seed)
+    if params["mlflow"]["log_training"] != "live":
+        train(params, model, seed, study.data_dir, out, study.checkpoint_dir(model, seed),
+              stage=stage, num_classes=num_classes)
+        return
+    from robsens.training.tracking import Live  # only a live run needs the tracking code
+
     device = str(resolve_device(params["device"]))
     live = Live(params, model, seed,
                 run_identity(params, model, seed, study.data_dir, device, stage), device, study)

@@ -1,9 +1,10 @@
-"""The MLflow run of one trained model, written live while it trains.
+"""The MLflow run of one trained model: logged from ``history.json`` by the report stage
+(``mlflow.log_training: report``, the default) or live while it trains (``live``).
 
-One run per training identity (tag ``robsens.run_key``). The train stage opens it before
-the first epoch (the run's real start), logs each epoch's metrics the moment the epoch ends
-(stamped then), and closes it with the real end time. Results still reach the disk first:
-if the backend is down the job warns and trains on, and the report stage (or
+One run per training identity (tag ``robsens.run_key``). Live, the train stage opens it
+before the first epoch (the run's real start), logs each epoch's metrics the moment the epoch
+ends (stamped then), and closes it with the real end time. Results still reach the disk
+first: if the backend is down the job warns and trains on, and the report stage (or
 ``python -m robsens mlflow sync``) later logs the run from ``history.json``. Rerunning a
 training (forced, resumed, ``dvc repro -f``) reopens the same run; epochs its history
 already holds are not logged again, and a run that already finished keeps its times.
@@ -14,6 +15,7 @@ The model itself, the evaluation data and metrics are added by the report stage
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,25 +42,29 @@ CONTEXTS = {"train": "training", "val": "validation", "test": "evaluation",
             "test_reversed": "evaluation"}
 
 
-def log_datasets(client, run, splits: list[str], study: paths.Study = paths.CORNER) -> None:
-    """Log the data splits of ``study`` as the run's dataset inputs, each with the digest the
-    data manifest records (the split file's MD5); splits the run already has are skipped."""
+@cache
+def dataset_input(study: paths.Study, split: str, digest: str):
+    """The split as an MLflow dataset input (its schema read from the file): built once per
+    process, as the report stage logs it for every model of the study."""
     import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
 
+    with np.load(study.split_path(split)) as raw:
+        arrays = {k: raw[k] for k in raw.files}
+    dataset = mlflow.data.from_numpy(arrays, name=split, digest=digest,
+                                     source=str(study.split_path(split).resolve()))
+    return DatasetInput(dataset._to_mlflow_entity(),
+                        tags=[InputTag("mlflow.data.context", CONTEXTS[split])])
+
+
+def log_datasets(client, run, splits: list[str], study: paths.Study = paths.CORNER) -> None:
+    """Log the data splits of ``study`` as the run's dataset inputs, each with the digest the
+    data manifest records (the split file's MD5); splits the run already has are skipped."""
     manifest = load_json(study.manifest)["splits"]
     have = {(d.dataset.name, d.dataset.digest) for d in run.inputs.dataset_inputs} \
         if run.inputs else set()
-    inputs = []
-    for split in splits:
-        if (split, manifest[split]["md5"]) in have:
-            continue
-        with np.load(study.split_path(split)) as raw:
-            arrays = {k: raw[k] for k in raw.files}
-        dataset = mlflow.data.from_numpy(arrays, name=split, digest=manifest[split]["md5"],
-                                         source=str(study.split_path(split).resolve()))
-        inputs.append(DatasetInput(dataset._to_mlflow_entity(),
-                                   tags=[InputTag("mlflow.data.context", CONTEXTS[split])]))
+    inputs = [dataset_input(study, split, manifest[split]["md5"]) for split in splits
+              if (split, manifest[split]["md5"]) not in have]
     if inputs:
         client.log_inputs(run.info.run_id, datasets=inputs)
 
