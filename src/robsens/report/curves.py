@@ -10,7 +10,7 @@ with :func:`curves_figure`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import matplotlib
@@ -18,9 +18,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
 
 from robsens.core.io import save_figure
-from robsens.core.stats import mean_ci
+from robsens.core.stats import mean_ci, t_errorbar
 from robsens.methods import CURVE_ROLES
 
 
@@ -74,3 +75,20 @@ def curves_figure(table: pd.DataFrame, metrics: Mapping[str, str], level: float,
     save_figure(path, fig, dpi=100)
     plt.close(fig)
     return True
+
+
+def rfs_points(curves: Iterable[tuple[str, int, Mapping[str, list[float]]]]) -> pd.DataFrame:
+    """One row per model, seed and noise level from ``(model, seed, curve)`` triples, each
+    curve an RFS record (``{"sigma": [...], "rfs": [...]}``) as both image studies store it."""
+    return pd.DataFrame([{"model": model, "seed": seed, "sigma": s, "rfs": v}
+                         for model, seed, curve in curves
+                         for s, v in zip(curve["sigma"], curve["rfs"], strict=True)])
+
+
+def rfs_lineplot(ax, points: pd.DataFrame, level: float, xlabel: str, ylabel: str) -> None:
+    """RFS against the noise level, one line per model with its t-interval over seeds, and
+    the zero line (RFS > 0: the foreground is what the model relies on)."""
+    sns.lineplot(points, x="sigma", y="rfs", hue="model", marker="o", errorbar=t_errorbar(level),
+                 err_kws={"alpha": 0.12}, ax=ax)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set(ylim=(-1.02, 1.02), xlabel=xlabel, ylabel=ylabel)

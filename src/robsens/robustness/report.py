@@ -20,7 +20,7 @@ import seaborn as sns
 
 from robsens.core.io import save_figure
 from robsens.core.stats import markdown_table, summarise, t_errorbar
-from robsens.report.curves import curves_figure
+from robsens.report.curves import curves_figure, rfs_lineplot, rfs_points
 from robsens.report.figures import figure_markdown
 from robsens.report.tables import load_metrics, model_order, with_roles
 from robsens.robustness.claims import RARE
@@ -50,10 +50,7 @@ def per_severity(robust: pd.DataFrame) -> pd.DataFrame:
 
 def per_sigma(robust: pd.DataFrame) -> pd.DataFrame:
     """One row per model, seed and RFS noise level."""
-    return pd.DataFrame(
-        [{"model": r.model, "seed": r.seed, "sigma": s, "rfs": v}
-         for r in robust.itertuples() for s, v in zip(r.rfs["sigma"], r.rfs["rfs"], strict=True)]
-    )
+    return rfs_points((r.model, r.seed, r.rfs) for r in robust.itertuples())
 
 
 def accuracy_by_severity(long: pd.DataFrame, level: float, path: Path) -> None:
@@ -70,11 +67,8 @@ def accuracy_by_severity(long: pd.DataFrame, level: float, path: Path) -> None:
 
 def rfs_by_sigma(long: pd.DataFrame, level: float, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    sns.lineplot(long, x="sigma", y="rfs", hue="model", marker="o", errorbar=t_errorbar(level),
-                 err_kws={"alpha": 0.12}, ax=ax)
-    ax.axhline(0, color="0.5", lw=0.8)
-    ax.set(xlabel="std of the Gaussian noise on one region", ylim=(-1.02, 1.02),
-           ylabel="RFS (> 0: relies on the centre digit)")
+    rfs_lineplot(ax, long, level, "std of the Gaussian noise on one region",
+                 "RFS (> 0: relies on the centre digit)")
     fig.tight_layout()
     save_figure(path, fig, dpi=110)
     plt.close(fig)

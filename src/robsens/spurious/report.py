@@ -21,7 +21,7 @@ from robsens.core.io import load_json, save_figure
 from robsens.core.stats import markdown_table, summarise, t_errorbar
 from robsens.data.corner import load_split
 from robsens.pipeline import paths
-from robsens.report.curves import curves_figure
+from robsens.report.curves import curves_figure, rfs_lineplot, rfs_points
 from robsens.report.figures import figure_markdown
 from robsens.report.tables import load_metrics, model_order, with_roles
 from robsens.spurious.data import NUM_CLASSES, REVERSED_SHIFT
@@ -67,20 +67,14 @@ def accuracy_and_rfs(df: pd.DataFrame, level: float, path: Path) -> None:
     error bars are the t-intervals over seeds."""
     acc = df.melt(id_vars=["model", "seed"], value_vars=list(CONDITIONS), var_name="cue",
                   value_name="accuracy").replace({"cue": CONDITIONS})
-    curves = pd.DataFrame([{"model": r.model, "seed": r.seed, "noise": kind, "sigma": s,
-                            "rfs": v}
-                           for r in df.itertuples() for kind, c in r.spurious_rfs.items()
-                           for s, v in zip(c["sigma"], c["rfs"], strict=True)])
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     sns.barplot(acc, x="model", y="accuracy", hue="cue", errorbar=t_errorbar(level),
                 ax=axes[0])
     axes[0].set(ylim=(0, 1.02), title="accuracy by background cue")
     for ax, kind in zip(axes[1:], ("equal_energy", "per_pixel"), strict=True):
-        sns.lineplot(curves[curves["noise"] == kind], x="sigma", y="rfs", hue="model",
-                     marker="o", errorbar=t_errorbar(level), err_kws={"alpha": 0.12}, ax=ax)
-        ax.axhline(0, color="0.5", lw=0.8)
-        ax.set(ylim=(-1.02, 1.02), title=f"RFS, {kind.replace('_', ' ')} noise",
-               xlabel="noise level σ", ylabel="RFS (< 0: relies on the background)")
+        points = rfs_points((r.model, r.seed, r.spurious_rfs[kind]) for r in df.itertuples())
+        rfs_lineplot(ax, points, level, "noise level σ", "RFS (< 0: relies on the background)")
+        ax.set(title=f"RFS, {kind.replace('_', ' ')} noise")
     fig.tight_layout()
     save_figure(path, fig, dpi=100)
     plt.close(fig)
