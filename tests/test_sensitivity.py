@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 from torch import nn
 
 from robsens.bench.maps import run_benchmark
@@ -21,7 +21,14 @@ from robsens.blocks.perturb import perturbed_values
 from robsens.blocks.predict import predict
 from robsens.core.config import ParamsError, load_params, validate_params
 from robsens.data.regions import region_masks
-from robsens.sensitivity.maps import MapSettings, Plan, corner_scores, evaluate, rank_alignment
+from robsens.sensitivity.maps import (
+    MapSettings,
+    Plan,
+    average_ranks,
+    corner_scores,
+    evaluate,
+    rank_alignment,
+)
 
 from .conftest import ROOT
 from .reference import exact_gradient_sensitivity, naive_maps
@@ -82,6 +89,16 @@ def test_rank_alignment_is_spearman_per_image() -> None:
     np.testing.assert_allclose(rank_alignment(utility, sensitivity), expected)
     constant = rank_alignment(torch.ones(1, 16), torch.rand(1, 16))
     assert np.isnan(constant).all()
+
+
+def test_average_ranks_are_scipys_rankdata_exactly() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 5, size=(40, 16)).astype(np.float64)  # many ties
+    values[3] = 2.0  # one run across the whole row
+    values[5, 7] = np.nan
+    np.testing.assert_array_equal(average_ranks(values), rankdata(values, axis=1))
+    smooth = rng.normal(size=(8, 49))
+    np.testing.assert_array_equal(average_ranks(smooth), rankdata(smooth, axis=1))
 
 
 def test_corner_blind_model_has_no_corner_sensitivity_and_never_flips() -> None:

@@ -4,9 +4,9 @@ Needs a running Slurm: ``scripts/slurm-local.sh`` starts a single-node one (``./
 does, when it can). Marked ``slurm``, so only ``pytest -m slurm`` (or ``./dev test`` after a
 successful setup) selects it. One Slurm run of the small study checks: every job went
 through sbatch (Slurm's own job-completion record lists it), a training job cancelled with
-scancel mid-run is submitted again and resumes from its checkpoint, the metrics equal a local
-run's byte for byte (resume included), the jobs logged to the shared MLflow server, and a
-second run has nothing to do.
+scancel mid-run is submitted again and resumes from its checkpoint, the models and the
+resumed model's metrics equal a local run's byte for byte, the jobs logged to the shared
+MLflow server, and a second run has nothing to do.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from robsens.pipeline import paths
 
 from .conftest import ROOT, keep_models, make_project, project_env, rest, run, tiny_params
 
@@ -30,6 +32,7 @@ SLURM_RUN = ["snakemake", "--profile", "workflow/profiles/slurm", "--jobs", "2",
 # "Job 5 has been submitted with SLURM jobid 17 (log: .../slurm_logs/rule_train/fcl_0/17.log)."
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+?)/(\S*)\)")
 CANCELLED_MODEL = "fcl"
+EVALUATIONS = ("clean", "robustness", "sensitivity")  # the metrics files of a corner model
 
 
 def slurm_params() -> dict:
@@ -85,9 +88,13 @@ def test_study_on_slurm(tmp_path: Path, mlflow_server: str) -> None:
     if subprocess.run([SETUP, "status"], capture_output=True).returncode != 0:
         pytest.fail("no local Slurm: start it with scripts/slurm-local.sh (as root)")
     params = slurm_params()
-    # the local reference run goes on while the Slurm run waits between status checks
+    # the local reference (both models, the resumed one's evaluations) is computed while
+    # the Slurm run waits between status checks
     local = make_project(tmp_path / "local", params)
-    local_run = subprocess.Popen(["snakemake", "--cores", "1"], cwd=local,
+    reference = [paths.fill(paths.MODEL, model=m, seed=0) for m in params["models"]]
+    reference += [paths.fill(paths.METRICS, model=CANCELLED_MODEL, seed=0, kind=kind)
+                  for kind in EVALUATIONS]
+    local_run = subprocess.Popen(["snakemake", "--cores", "1", *map(str, reference)], cwd=local,
                                  env=project_env(local), stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True)
 
@@ -122,13 +129,12 @@ def test_study_on_slurm(tmp_path: Path, mlflow_server: str) -> None:
     resumed = re.search(rf"resuming {CANCELLED_MODEL} seed 0 from epoch (\d+)", train_log)
     assert resumed and int(resumed.group(1)) > 0, train_log
 
-    # Same bytes as the local run: every metrics file, the resumed model's included.
-    metrics = sorted(p.relative_to(local) for p in (local / "results" / "metrics").rglob("*")
-                     if p.is_file())
-    assert {p.name for p in metrics} >= {"clean.json", "robustness.json", "sensitivity.json"}
-    assert all((project / p).read_bytes() == (local / p).read_bytes() for p in metrics)
-    assert sorted(p.relative_to(project) for p in (project / "results" / "metrics").rglob("*")
-                  if p.is_file()) == metrics
+    # Same bytes as the local run: both models and the resumed model's evaluations; every
+    # model was evaluated.
+    for path in reference:
+        assert (project / path).read_bytes() == (local / path).read_bytes(), path
+    assert all((project / paths.fill(paths.METRICS, model=m, seed=0, kind=kind)).is_file()
+               for m in params["models"] for kind in EVALUATIONS)
 
     # The jobs logged to the shared tracking server.
     exp = rest(mlflow_server, "experiments/get-by-name", query="experiment_name=robsens-slurm")

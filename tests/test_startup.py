@@ -1,6 +1,6 @@
 """The fixed cost of a job: validation skips torch once a models section was accepted, the
-commands that need no torch do not import it, ./dev skips pip when nothing changed, and the
-startup benchmark measures every part."""
+commands that need no torch do not import it, determinism costs no compiler import, ./dev skips
+pip when nothing changed, and the startup benchmark measures every part."""
 
 from __future__ import annotations
 
@@ -58,6 +58,19 @@ def test_a_cached_validation_still_rejects_bad_hyperparameters(tmp_path: Path,
         validate_params(params)
 
 
+def test_determinism_switches_kernels_without_importing_the_compiler() -> None:
+    """make_deterministic sets what torch.use_deterministic_algorithms(True, warn_only=True)
+    sets for kernels, without the ~1 s import of Inductor (and sympy) that function costs."""
+    code = ("import sys, torch; from robsens.core.runtime import make_deterministic; "
+            "make_deterministic(3, 1); print(torch.are_deterministic_algorithms_enabled(), "
+            "torch.is_deterministic_algorithms_warn_only_enabled(), torch.get_num_threads(), "
+            "'torch._inductor' in sys.modules, 'sympy' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", "True", "1", "False", "False"]
+
+
 def test_dev_setup_skips_pip_while_the_environment_is_unchanged(tmp_path: Path) -> None:
     """A stamp from a finished install makes setup a no-op; editing pyproject.toml (or
     constraints.txt) makes it install again (here it fails fast: no pip in the fake venv)."""
@@ -89,6 +102,7 @@ def test_startup_benchmark_times_every_part() -> None:
         r = result[name]
         assert r["total"] > r["python"] > 0 and r["cli_params"] > 0
     assert result["evaluate"]["torch"] > 0 and "torch" in result["evaluate"]["loaded"]
+    assert result["evaluate"]["determinism"] > 0 and result["validate"]["determinism"] < 0.01
     # by default the report stage logs training runs: a training job loads no MLflow
     assert result["train"]["tracking"] == 0 and "mlflow" not in result["train"]["loaded"]
     params["mlflow"]["log_training"] = "live"

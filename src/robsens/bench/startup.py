@@ -2,7 +2,8 @@
 
 Each stage's command is replayed in real subprocesses by a probe that does what
 ``python -m robsens`` does before calling the stage's ``run``: pin the math libraries, import
-the CLI, parse the arguments, load and validate the params, import the entry module, and (for
+the CLI, parse the arguments, load and validate the params, import the entry module, set up
+determinism as a torch stage does first (:func:`robsens.core.runtime.make_deterministic`), and (for
 stages that log to MLflow: the report, and training with ``mlflow.log_training: live``) open
 the tracking client and find the experiment, against a
 SQLite store in a temporary folder. The probe times each step; the heavy packages the stage
@@ -65,9 +66,16 @@ t = time.perf_counter()
 importlib.import_module(COMMANDS[command][0])
 out["entry"] = time.perf_counter() - t
 t = time.perf_counter()
+# a torch stage's first call: seed, threads and deterministic kernels (robsens.core.runtime)
+if "robsens.core.runtime" in sys.modules:
+    from robsens.core.runtime import make_deterministic
+    make_deterministic(0, params["threads"])
+out["determinism"] = time.perf_counter() - t
+t = time.perf_counter()
 # a stage that logs opens the store before its work; a training, only when it logs live
 if "robsens.core.tracking" in sys.modules or (
-        "robsens.training.stage" in sys.modules and params["mlflow"]["log_training"] == "live"):
+        "robsens.training.stage" in sys.modules
+        and sys.modules["robsens.training.stage"].logs_live(params)):
     from robsens.core import tracking
     tracking.open_store(params)
     out["tracking"] = time.perf_counter() - t
@@ -145,7 +153,7 @@ def measure(params: dict, commands: list[str], repeats: int) -> dict[str, dict[s
                                       "python": wall - parts["in_process"]})
     result = {}
     for name in commands:
-        keys = ("total", "python", "cli_params", *TIMED, "entry", "tracking")
+        keys = ("total", "python", "cli_params", *TIMED, "entry", "determinism", "tracking")
         result[name] = {k: statistics.median(s.get(k, 0.0) for s in samples[name])
                         for k in keys}
         result[name]["loaded"] = modes[name + ":loaded"]
@@ -161,15 +169,16 @@ def run(params: dict) -> None:
     print(f"fixed cost of a job, median of {REPEATS} runs per command (round-robin, after one "
           f"warm-up run each); seconds; target {TARGET_S:.1f} s")
     head = ("command", "total", "python", "cli+params", "torch", "mlflow", "entry",
-            "tracking", "target", "heavy packages loaded")
-    print(f"{head[0]:<12}" + "".join(f"{h:>11}" for h in head[1:9]) + f"  {head[9]}")
+            "determinism", "tracking", "target", "heavy packages loaded")
+    print(f"{head[0]:<12}" + "".join(f"{h:>12}" for h in head[1:10]) + f"  {head[10]}")
     for name in commands:
         r = result[name]
         verdict = "met" if r["total"] <= TARGET_S else "NOT met"
-        print(f"{name:<12}" + "".join(f"{r[k]:11.2f}" for k in (
-            "total", "python", "cli_params", "torch", "mlflow", "entry", "tracking"))
-            + f"{verdict:>11}  {', '.join(r['loaded']) or '-'}")
+        print(f"{name:<12}" + "".join(f"{r[k]:12.2f}" for k in (
+            "total", "python", "cli_params", "torch", "mlflow", "entry", "determinism",
+            "tracking")) + f"{verdict:>12}  {', '.join(r['loaded']) or '-'}")
     print(f"(python: interpreter start and exit, the wall time outside the probe; "
           f"`python -c pass` alone: {result['python -c pass']['total']:.2f} s. entry: the "
-          "entry module's other imports. tracking: MLflow client and experiment lookup, on "
+          "entry module's other imports. determinism: seeding and the deterministic-kernel "
+          "switch a torch stage sets first. tracking: MLflow client and experiment lookup, on "
           f"SQLite. Load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())})")

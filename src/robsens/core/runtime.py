@@ -128,7 +128,11 @@ def make_deterministic(seed: int, threads: int) -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    # The kernel switch behind torch.use_deterministic_algorithms(True, warn_only=True). The
+    # public function also sets Inductor's deterministic flag, and importing Inductor's config
+    # (dynamo, sympy) costs about 1 s in every job; robsens never compiles a model, so that
+    # flag governs nothing here (tests/test_startup.py checks the switches and the import).
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
 
 

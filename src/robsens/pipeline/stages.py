@@ -180,7 +180,7 @@ STAGES: tuple[Stage, ...] = (
         entry="robsens.robustness.stage",
         help="corrupted accuracy, rare-class accuracy under corruption, RFS curve",
         params=("reproducibility", "device", "threads", "robustness", "data.corner_size",
-                "data.corner_position", "evaluate.split"),
+                "data.corner_position", "evaluate"),
         deps=(*_model_files(), str(paths.CORRUPTED_DIR), str(paths.split_path("test"))),
         outs=(Out(_metrics("robustness"), kind="metrics"),
               Out(paths.ROBUSTNESS_CURVE, kind="plots",

@@ -46,7 +46,7 @@ from robsens.core.tracking import (
 from robsens.linear.tracking import linear_run_key
 from robsens.pipeline import paths
 from robsens.report.tables import STUDY_EVALUATIONS
-from robsens.training.tracking import log_datasets, log_training
+from robsens.training.tracking import Store, log_datasets, log_training
 
 PIPELINE_RUN = "robsens.pipeline_run"  # on a model run: the latest pipeline run made from it
 MODEL_MD5 = "robsens.model_md5"  # the model.pt the run's logged MLflow model was made from
@@ -174,10 +174,11 @@ def publish(params: Mapping[str, Any]) -> int:
                 continue
             model_dirs.append((study, kinds, history_path.parent, history["identity"]))
     synced = 0
+    store = Store(client, exp_id, runs)
     for study, _, model_dir, identity in model_dirs:
         run = runs.get(identity)
         if run is None or run.info.status != "FINISHED":
-            log_training(params, model_dir, study)
+            log_training(params, model_dir, study, store)
             synced += 1
     runs = runs_by_key(client, exp_id) if synced else runs
     children = [runs[identity] for *_, identity in model_dirs]

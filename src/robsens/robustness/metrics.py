@@ -207,7 +207,7 @@ def robustness_metrics(
         region_masks(data["corner_size"], data["corner_position"]),
         cfg["rfs_sigmas"],
         cfg["seed"],
-        cfg["batch_size"],
+        params["evaluate"]["batch_size"],
         {"noise": cfg["rfs_noise"], "draws": cfg["rfs_draws"], "balanced": cfg["rfs_balanced"]},
     )
 

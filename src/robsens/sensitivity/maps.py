@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from torch import nn
 from torch.nn import functional as F
 
@@ -126,12 +125,30 @@ def alignments(maps: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
             for form in FORMS}
 
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n along each row of a (B, P) array, ties sharing their mean rank; a row with a
+    NaN is all NaN. It is ``scipy.stats.rankdata(values, axis=1)`` (the ranks are half-integers,
+    so the two agree exactly), without the ~1 s import of scipy.stats in every job."""
+    rows, n = values.shape
+    order = np.argsort(values, axis=1, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=1)
+    starts_run = np.ones_like(ordered, dtype=bool)  # a new run of equal values; each row starts one
+    starts_run[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    run = np.cumsum(starts_run.ravel()) - 1
+    first = np.tile(np.arange(n), rows)[starts_run.ravel()]  # a run's first position in its row
+    mean_rank = first + (np.bincount(run) - 1) / 2 + 1
+    ranks = np.empty_like(values, dtype=np.float64)
+    np.put_along_axis(ranks, order, mean_rank[run].reshape(rows, n), axis=1)
+    ranks[np.isnan(values).any(axis=1)] = np.nan
+    return ranks
+
+
 def rank_alignment(utility: torch.Tensor, sensitivity: torch.Tensor) -> np.ndarray:
     """Spearman correlation between the rows of two (B, P) maps, one value per image.
 
     Ties get average ranks; an image whose utility or sensitivity is constant gets NaN.
     """
-    ranks = [rankdata(t.detach().cpu().double().numpy(), axis=1) for t in (utility, sensitivity)]
+    ranks = [average_ranks(t.detach().cpu().double().numpy()) for t in (utility, sensitivity)]
     u, v = (r - r.mean(axis=1, keepdims=True) for r in ranks)
     denominator = np.sqrt((u * u).sum(axis=1) * (v * v).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):

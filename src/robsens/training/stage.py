@@ -12,6 +12,12 @@ from robsens.training.identity import run_identity
 from robsens.training.loop import train
 
 
+def logs_live(params: dict) -> bool:
+    """Whether a training job logs its MLflow run as it trains (``mlflow.log_training:
+    live``) and so opens the store; by default the report stage logs it from disk."""
+    return params["mlflow"]["log_training"] == "live"
+
+
 def train_tracked(params: dict, model: str, seed: int, study: paths.Study, stage: str,
                   num_classes: int) -> None:
     """Train one model of ``study``: the train stage of every image study (``stage`` names
@@ -19,7 +25,7 @@ def train_tracked(params: dict, model: str, seed: int, study: paths.Study, stage
     trains; otherwise the job never loads MLflow and the report stage logs the run from
     ``history.json`` (the same run, with the same params, metrics and artifacts)."""
     out = study.model_dir(model, seed)
-    if params["mlflow"]["log_training"] != "live":
+    if not logs_live(params):
         train(params, model, seed, study.data_dir, out, study.checkpoint_dir(model, seed),
               stage=stage, num_classes=num_classes)
         return

@@ -15,6 +15,7 @@ The model itself, the evaluation data and metrics are added by the report stage
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,16 @@ def log_datasets(client, run, splits: list[str], study: paths.Study = paths.CORN
         client.log_inputs(run.info.run_id, datasets=inputs)
 
 
+@dataclass(frozen=True)
+class Store:
+    """An open store as a caller that logs many runs holds it: the client, the experiment
+    and its runs by run key (:func:`robsens.core.tracking.runs_by_key`)."""
+
+    client: Any
+    experiment_id: str
+    runs: Mapping[str, Any]
+
+
 class LiveRun:
     """A model's run while it trains: opened (or reopened) before the first epoch."""
 
@@ -79,14 +90,21 @@ class LiveRun:
 
     @classmethod
     def open(cls, params: Mapping[str, Any], model_name: str, seed: int, identity: str,
-             device: str, study: paths.Study = paths.CORNER) -> LiveRun:
-        """Find the run by its key or create it; log params, tags and the training data."""
-        client, exp_id = open_store(params)
+             device: str, study: paths.Study = paths.CORNER, store: Store | None = None
+             ) -> LiveRun:
+        """Find the run by its key or create it; log params, tags and the training data.
+        ``store``: a caller that logs many runs passes its open store (it then knows each
+        run already), so the store is not opened and searched once per run."""
+        if store is None:
+            client, exp_id = open_store(params)
+            run = find_run(client, exp_id, identity)
+        else:
+            client, exp_id = store.client, store.experiment_id
+            run = store.runs.get(identity)
         hparams = params["models"][model_name]
         tags = {RUN_KEY: identity, "model": model_name, "method": hparams["method"],
                 "seed": str(seed), "data_source": params["data"]["source"],
                 "git_commit": git_commit(), "device": device, "study": study.name}
-        run = find_run(client, exp_id, identity)
         reopened = run is not None
         if run is None:
             run = client.create_run(exp_id, run_name=study.run_name(model_name, seed), tags=tags)
@@ -144,12 +162,13 @@ class Live:
 
 
 def log_training(params: Mapping[str, Any], model_dir: str | Path,
-                 study: paths.Study = paths.CORNER) -> str:
+                 study: paths.Study = paths.CORNER, store: Store | None = None) -> str:
     """Log a trained model's run from ``history.json`` (the offline fallback): what the live
-    run would have logged, epochs stamped now. Returns the run id."""
+    run would have logged, epochs stamped now. Returns the run id. ``store``: as in
+    :meth:`LiveRun.open`."""
     history = load_json(Path(model_dir) / paths.HISTORY_FILE)
     live = LiveRun.open(params, history["model"], history["seed"], history["identity"],
-                        history["device"], study)
+                        history["device"], study, store)
     current = live.client.get_run(live.run_id).data.metrics
     log_history(live.client, live.run_id,
                 {row["epoch"]: {k: v for k, v in row.items() if k != "epoch"}
