@@ -4,37 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from robsens.core.config import RARE_CLASSES
 from robsens.core.io import load_json, load_npz, save_figure
 from robsens.pipeline import paths
 from robsens.report.figures import figure_markdown
+from robsens.report.images import colour, mosaic_figure
 
 
 def data_grid(split: dict[str, np.ndarray], per_class: int, path: Path, name: str) -> None:
     """Examples of split ``name`` per centre digit, without and with a corner digit, titled
     by class."""
-    fig, axes = plt.subplots(10, 2 * per_class, figsize=(2 * per_class * 0.9, 10 * 0.95))
+    tiles = np.full((10, 2 * per_class, *split["x"].shape[1:]), np.nan)
+    titles = np.full(tiles.shape[:2], "", dtype=object)
     for digit in range(10):
         for col, with_corner in enumerate((False, True)):
             idx = np.flatnonzero((split["centre"] == digit) & (split["corner"] == with_corner))
-            for j in range(per_class):
-                ax = axes[digit, col * per_class + j]
-                ax.axis("off")
-                if j < len(idx):
-                    ax.imshow(split["x"][idx[j]], cmap="gray", vmin=0, vmax=255)
-                    ax.set_title(f"class {split['y'][idx[j]]}", fontsize=7)
-    fig.suptitle(f"{name.capitalize()} examples per centre digit: left {per_class} without a "
-                 f"corner digit, right {per_class} with one (centre 0-4 + corner = rare class "
+            for j, i in enumerate(idx[:per_class]):
+                tiles[digit, col * per_class + j] = split["x"][i]
+                titles[digit, col * per_class + j] = f"class {split['y'][i]}"
+    fig = mosaic_figure(
+        colour(tiles, "gray", 0, 255), titles=titles,
+        suptitle=f"{name.capitalize()} examples per centre digit: left {per_class} without a "
+                 f"corner digit,\nright {per_class} with one (centre 0-4 + corner = rare class "
                  "10-14)")
-    fig.tight_layout()
     save_figure(path, fig, dpi=90)
-    plt.close(fig)
 
 
 def data_section(params: dict, fig_dir: Path) -> tuple[str, dict]:

@@ -23,6 +23,7 @@ from robsens.core.io import load_npz, save_figure
 from robsens.core.stats import markdown_table, summarise, t_errorbar
 from robsens.pipeline import paths
 from robsens.report.figures import figure_markdown
+from robsens.report.images import colour, mosaic_figure, panel_grid
 from robsens.report.tables import load_metrics, model_order, with_roles
 from robsens.sensitivity.maps import CONTEXTS, DIVERGENCE_FLOOR, MARGIN_FLOOR
 
@@ -70,33 +71,21 @@ def example_maps(arrays: dict[str, dict[str, np.ndarray]], path: Path) -> None:
     utility and gradient sensitivity, each scaled to its maximum)."""
     first = next(iter(arrays.values()))
     n_examples, models = len(first["example_x"]), list(arrays)
-    fig, axes = plt.subplots(
-        2 * n_examples,
-        len(models) + 1,
-        squeeze=False,
-        figsize=(max(4.0, 1.25 * (len(models) + 1)), 1.3 * 2 * n_examples),
-    )
-    for i in range(n_examples):
-        centre = first["example_centre"][i]
-        for r, kind in enumerate(("utility", "sensitivity")):
-            row = axes[2 * i + r]
-            row[0].imshow(first["example_x"][i, 0], cmap="gray", vmin=0, vmax=1)
-            row[0].set_ylabel(f"centre {centre}\n{kind}", fontsize=7)
-            for ax, model in zip(row[1:], models, strict=True):
-                maps = arrays[model][f"example_{kind}_gradient_pixels"][:, 0]
-                ax.imshow(_unit(maps)[i], cmap="magma", vmin=0, vmax=1)
-                if i == 0 and r == 0:
-                    ax.set_title(model, fontsize=7)
-    for ax in axes.flat:
-        ax.set(xticks=[], yticks=[])
-    axes[0, 0].set_title("input", fontsize=7)
-    fig.suptitle(
-        "Gradient utility |dl/dx| and sensitivity ||dg/dx_i||\n(each map scaled to its maximum)",
-        fontsize=8,
-    )
-    fig.tight_layout()
+    kinds = ("utility", "sensitivity")
+    inputs = colour(first["example_x"][:, 0], "gray", 0, 1)
+    maps = {(model, kind): colour(_unit(arrays[model][f"example_{kind}_gradient_pixels"][:, 0]),
+                                  "magma", 0, 1)
+            for model in models for kind in kinds}
+    tiles = np.stack([np.stack([inputs[i], *(maps[model, kind][i] for model in models)])
+                      for i in range(n_examples) for kind in kinds])
+    titles = np.full(tiles.shape[:2], "", dtype=object)
+    titles[0] = ["input", *models]
+    labels = [f"centre {first['example_centre'][i]}, {kind}"
+              for i in range(n_examples) for kind in kinds]
+    fig = mosaic_figure(tiles, titles=titles, row_labels=labels, inches_per_px=0.04,
+                        suptitle="Gradient utility |dl/dx| and sensitivity ||dg/dx_i||\n(each "
+                                 "map scaled to its maximum)")
     save_figure(path, fig, dpi=100)
-    plt.close(fig)
 
 
 def corner_by_context(arrays: dict[tuple[str, int], dict[str, np.ndarray]], path: Path) -> None:
@@ -166,29 +155,19 @@ def utility_vs_sensitivity(arrays: dict[str, dict[str, np.ndarray]], path: Path)
     Log axes: exact zeros (patches the perturbation leaves untouched) sit at a floor of 1e-6.
     """
     rng = np.random.default_rng(0)
-    frames = []
-    for model, a in arrays.items():
+    fig, axes = panel_grid(len(arrays), 5, (2.2, 2.2))
+    for ax, (model, a) in zip(axes, arrays.items(), strict=True):
         u, s = (
             np.maximum(a[f"{k}_perturbation"].ravel(), 1e-6) for k in ("utility", "sensitivity")
         )
         pick = rng.choice(len(u), size=min(SCATTER_POINTS, len(u)), replace=False)
-        frames.append(pd.DataFrame({"model": model, "utility": u[pick], "sensitivity": s[pick]}))
-    grid = sns.relplot(
-        pd.concat(frames),
-        x="utility",
-        y="sensitivity",
-        col="model",
-        col_wrap=5,
-        s=4,
-        alpha=0.3,
-        linewidth=0,
-        height=2.2,
-    )
-    grid.set(xscale="log", yscale="log")
-    grid.set_titles("{col_name}")
-    grid.set_axis_labels("patch utility U_R", "patch sensitivity S_R")
-    save_figure(path, grid.figure, dpi=90)
-    plt.close(grid.figure)
+        ax.scatter(u[pick], s[pick], s=4, alpha=0.3, linewidths=0)
+        ax.set(xscale="log", yscale="log", title=model)
+    fig.supxlabel("patch utility U_R")
+    fig.supylabel("patch sensitivity S_R")
+    fig.tight_layout()
+    save_figure(path, fig, dpi=90)
+    plt.close(fig)
 
 
 def sensitivity_section(params: dict, fig_dir: Path) -> tuple[str, dict]:

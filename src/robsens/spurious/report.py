@@ -23,6 +23,7 @@ from robsens.data.corner import load_split
 from robsens.pipeline import paths
 from robsens.report.curves import curves_figure, rfs_lineplot, rfs_points
 from robsens.report.figures import figure_markdown
+from robsens.report.images import colour, mosaic_figure
 from robsens.report.tables import load_metrics, model_order, with_roles
 from robsens.spurious.data import NUM_CLASSES, REVERSED_SHIFT
 
@@ -49,17 +50,13 @@ def examples(fig_dir: Path) -> None:
               for name in paths.SPURIOUS_TEST_SPLITS}
     y = splits["test"]["y"].numpy()
     picks = [int(np.flatnonzero(y == c)[0]) for c in range(NUM_CLASSES) if (y == c).any()]
-    fig, axes = plt.subplots(3, len(picks), figsize=(1.1 * len(picks), 3.6), squeeze=False)
-    for row, (name, split) in enumerate(splits.items()):
-        for col, i in enumerate(picks):
-            ax = axes[row, col]
-            ax.imshow(split["x"][i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([]), ax.set_yticks([])
-            ax.set_title(f"y={y[i]} cue={int(split['cue'][i])}", fontsize=7)
-        axes[row, 0].set_ylabel(name.removeprefix("test_") if row else "test", fontsize=8)
-    fig.tight_layout()
+    tiles = np.stack([colour(split["x"][picks, 0].numpy(), "gray", 0, 1)
+                      for split in splits.values()])
+    titles = np.array([[f"y={y[i]} cue={int(split['cue'][i])}" for i in picks]
+                       for split in splits.values()], dtype=object)
+    labels = [name.removeprefix("test_") if row else "test" for row, name in enumerate(splits)]
+    fig = mosaic_figure(tiles, titles=titles, row_labels=labels, inches_per_px=0.035)
     save_figure(fig_dir / "spurious_examples.png", fig, dpi=100)
-    plt.close(fig)
 
 
 def accuracy_and_rfs(df: pd.DataFrame, level: float, path: Path) -> None:
