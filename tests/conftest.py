@@ -90,15 +90,24 @@ def make_project(dest: Path, params: dict | None = None) -> Path:
     return dest
 
 
+# Fixtures that build a study once per worker process (session or module scope). Under
+# pytest-xdist every test that uses one runs on one worker (an xdist group per fixture);
+# spread over both workers, each would build its own copy (the small study twice, 70-130 s).
+SHARED_STUDIES = ("small_study", "snakemake_project", "pushed", "outputs")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's hook, which reads the groups into node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``./dev test`` runs two workers, ``--dist loadgroup``) the tests of
-    the shared small study run on one worker: it is built once, and the tests that change it
-    and put it back never overlap. The Slurm test, the longest single test, goes first: xdist
-    hands out the largest group (the small study's) first, then tests in this order, so the
-    two long ones start at once on different workers instead of one ending the run alone."""
+    each shared study (:data:`SHARED_STUDIES`) run on one worker: it is built once, and the
+    tests that change it and put it back never overlap. The Slurm test, the longest single
+    test, goes first: xdist hands out the largest group (the small study's) first, then tests
+    in this order, so the two long ones start at once on different workers instead of one
+    ending the run alone."""
     for item in items:
-        if "small_study" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("small_study"))
+        shared = [name for name in SHARED_STUDIES if name in getattr(item, "fixturenames", ())]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
     items.sort(key=lambda item: item.get_closest_marker("slurm") is None)
 
 
