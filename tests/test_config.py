@@ -74,3 +74,14 @@ def test_snakemake_refuses_bad_params_before_any_job(tmp_path: Path) -> None:
     assert "'data.corner_fraction'" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (project / "data").exists()
+
+
+def test_the_c_yaml_loader_reads_the_params_and_schema_as_the_python_one() -> None:
+    """robsens.core.yamlio reads YAML in C where PyYAML has libyaml: same values."""
+    from robsens.core.config import SCHEMA_PATH
+    from robsens.core.yamlio import SafeLoader, read_yaml
+
+    assert SafeLoader is yaml.CSafeLoader  # the wheels ship libyaml: the fast path is taken
+    for path in (ROOT / "params.yaml", SCHEMA_PATH, *sorted((ROOT / "configs").glob("*.yaml"))):
+        text = path.read_text()
+        assert read_yaml(text) == yaml.safe_load(text), path

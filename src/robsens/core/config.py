@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from robsens.core.errors import UserError
+from robsens.core.yamlio import read_yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "params.schema.yaml"  # ships with the package
 NUM_CLASSES = 15
@@ -30,7 +31,7 @@ class ParamsError(UserError, ValueError):
 
 @cache
 def _schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    return read_yaml(SCHEMA_PATH.read_text())
 
 
 @cache
@@ -155,7 +156,7 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         raise ParamsError(f"params: file not found: {path}; run from the project root or "
                           "pass an existing file with --params")
     try:
-        params = yaml.safe_load(path.read_text())
+        params = read_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ParamsError(f"params: {path} is not valid YAML: {exc}") from None
     if not isinstance(params, dict):

@@ -31,8 +31,8 @@ Only x86-64 CPUs with AVX2 and FMA are pinned (elsewhere the pins would select k
 CPU lacks, or mean nothing: a warning says so on an x86-64 CPU without AVX2, other
 architectures are left alone). The environment must be set before torch, numpy or MKL are
 imported: ``robsens.__main__`` calls :func:`pin_from_argv` first thing, and this module
-imports only the standard library and yaml. On GPUs, see
-:func:`robsens.core.runtime.make_deterministic`.
+imports only the standard library and yaml (through :mod:`robsens.core.yamlio`). On
+GPUs, see :func:`robsens.core.runtime.make_deterministic`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ from importlib import metadata
 from pathlib import Path
 
 import yaml
+
+from robsens.core.yamlio import read_yaml
 
 MODES = ("portable", "native")
 DEFAULT_MODE = "portable"
@@ -111,7 +113,7 @@ def params_file(argv: Sequence[str]) -> Path:
 def read_settings(path: Path) -> tuple[str, int] | None:
     """``(reproducibility, threads)`` from a params file; None when it cannot say."""
     try:
-        params = yaml.safe_load(path.read_text())
+        params = read_yaml(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     if not isinstance(params, dict):

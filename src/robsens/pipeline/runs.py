@@ -25,6 +25,7 @@ import yaml
 
 from robsens.core.config import ParamsError, validate_params
 from robsens.core.io import save_text
+from robsens.core.yamlio import read_yaml
 from robsens.pipeline import paths
 
 PATH_KEYS = (("data", "mnist", "cache_dir"), ("data", "mnist", "local_dir"))
@@ -97,7 +98,7 @@ def prepare_run(config: dict[str, Any], cli_config: Mapping[str, Any] | None = N
     validate_params(config)
     name = config["run_name"]
     if not name:
-        if config != yaml.safe_load(defaults_path.read_text()):
+        if config != read_yaml(defaults_path.read_text()):
             raise ParamsError(
                 "params: --configfile/--config changed the parameters but not 'run_name': set "
                 "it (e.g. --config run_name=quick) so the run's outputs go to runs/<run_name>/ "
