@@ -29,7 +29,7 @@ def data_grid(split: dict[str, np.ndarray], per_class: int, path: Path, name: st
         suptitle=f"{name.capitalize()} examples per centre digit: left {per_class} without a "
                  f"corner digit,\nright {per_class} with one (centre 0-4 + corner = rare class "
                  "10-14)")
-    save_figure(path, fig, dpi=90)
+    save_figure(path, fig, dpi=90, bbox_inches="tight")
 
 
 def data_section(params: dict, fig_dir: Path) -> tuple[str, dict]:

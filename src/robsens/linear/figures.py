@@ -76,8 +76,9 @@ def _lines(ax: Any, df: pd.DataFrame, y: str, hue: str, palette: dict, *, style:
     (style "band"), as error bars on dots ("dots"), or not at all ("line"). Drawn directly:
     seaborn's lineplot re-aggregated every panel and took about twice as long."""
     for value, group in df.groupby(hue, sort=False):
-        stats = group.groupby("eps_rel")[y].agg(["mean", "std"]).fillna(0.0)
-        eps, mean, sd, colour = stats.index, stats["mean"], stats["std"], palette[value]
+        stats = group.groupby("eps_rel")[y].agg(["mean", "std"])
+        # one row at an eps (the population): no spread; a NaN mean stays a gap in the line
+        eps, mean, sd, colour = stats.index, stats["mean"], stats["std"].fillna(0.0), palette[value]
         if style == "dots":
             ax.errorbar(eps, mean, yerr=sd, fmt="o", markersize=4, color=colour, label=value)
             continue

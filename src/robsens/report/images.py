@@ -12,7 +12,6 @@ can mix colour maps (a grey input beside magma maps).
 from __future__ import annotations
 
 import matplotlib
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -20,6 +19,7 @@ from matplotlib.figure import Figure
 GAP = 2  # px of white between tiles
 TITLE_GAP = 9  # px above each tile when the tiles have titles (7-point text at the sizes used)
 CHAR_WIDTH = 0.6  # width of a character of the labels, in units of the font size
+LABEL_OFFSET = 2  # px between a row label and the mosaic
 
 
 def colour(images: np.ndarray, cmap: str, vmin: float, vmax: float) -> np.ndarray:
@@ -43,8 +43,9 @@ def mosaic_figure(tiles: np.ndarray, *, titles: np.ndarray | None = None,
         for c in range(cols):
             x = c * (w + GAP)
             canvas[tops[r]:tops[r] + h, x:x + w] = np.nan_to_num(tiles[r, c], nan=1.0)
-    left = 0.05 + (max(map(len, row_labels)) * CHAR_WIDTH * fontsize / 72 if row_labels
-                   else 0.0)
+    # room for the row labels, which end LABEL_OFFSET px left of the mosaic
+    left = 0.05 + ((max(map(len, row_labels)) * CHAR_WIDTH * fontsize / 72
+                    + LABEL_OFFSET * inches_per_px) if row_labels else 0.0)
     head = 0.45 if suptitle else 0.05
     width, height = canvas.shape[1] * inches_per_px, canvas.shape[0] * inches_per_px
     fig = Figure(figsize=(width + left + 0.05, height + head + 0.05))
@@ -55,10 +56,10 @@ def mosaic_figure(tiles: np.ndarray, *, titles: np.ndarray | None = None,
     if titles is not None:
         for (r, c), text in np.ndenumerate(titles):
             if text:
-                ax.text(c * (w + GAP) + w / 2, tops[r] - 1, text, ha="center",
+                ax.text(c * (w + GAP) + (w - 1) / 2, tops[r] - 1, text, ha="center",
                         va="bottom", fontsize=fontsize)
     for r, label in enumerate(row_labels or []):
-        ax.text(-2, tops[r] + h / 2, label, ha="right", va="center",
+        ax.text(-LABEL_OFFSET, tops[r] + (h - 1) / 2, label, ha="right", va="center",
                 fontsize=fontsize)
     if suptitle:
         fig.suptitle(suptitle, fontsize=8, y=1 - 0.05 / fig.get_figheight())
@@ -67,14 +68,13 @@ def mosaic_figure(tiles: np.ndarray, *, titles: np.ndarray | None = None,
 
 def panel_grid(n: int, max_cols: int, panel_size: tuple[float, float]) -> tuple[Figure, list]:
     """``n`` panels sharing both axes, ``max_cols`` per row (inches per panel: ``panel_size``);
-    returns the figure and the ``n`` axes in order. Slots past ``n`` are hidden, and the
-    panels above them keep their x tick labels (shared axes show them on the bottom row
-    only)."""
+    returns the figure (no pyplot state to close) and the ``n`` axes in order. Slots past
+    ``n`` are hidden, and the panels above them keep their x tick labels (shared axes show
+    them on the bottom row only)."""
     cols = min(max_cols, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(panel_size[0] * cols, panel_size[1] * rows),
-                             sharex=True, sharey=True, squeeze=False)
-    flat = list(axes.flat)
+    fig = Figure(figsize=(panel_size[0] * cols, panel_size[1] * rows))
+    flat = list(fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).flat)
     for ax in flat[n:]:
         ax.set_axis_off()
     for ax in flat[max(0, n - cols):n]:

@@ -61,10 +61,9 @@ def accuracy_by_severity(long: pd.DataFrame, level: float, path: Path) -> None:
     twice as long for the 21 panels (it re-aggregates every panel and line itself)."""
     stats = summarise(long, ["corruption", "model", "severity"], ["accuracy"], level)
     stats["accuracy_ci"] = stats["accuracy_ci"].fillna(0.0)  # one seed: a line, no band
-    corruptions = list(dict.fromkeys(long["corruption"]))
     models = list(dict.fromkeys(long["model"]))
     colors = dict(zip(models, sns.color_palette(n_colors=len(models)), strict=True))
-    fig, axes = panel_grid(len(corruptions), 7, (2.1, 1.9))
+    fig, axes = panel_grid(long["corruption"].nunique(), 7, (2.1, 1.9))
     panels = stats.groupby("corruption", sort=False)
     for ax, (name, panel) in zip(axes, panels, strict=True):
         for model, line in panel.groupby("model", sort=False):
@@ -80,7 +79,6 @@ def accuracy_by_severity(long: pd.DataFrame, level: float, path: Path) -> None:
                bbox_to_anchor=(1, 0.5), frameon=False)
     fig.tight_layout()
     save_figure(path, fig, dpi=90, bbox_inches="tight")
-    plt.close(fig)
 
 
 def rfs_by_sigma(long: pd.DataFrame, level: float, path: Path) -> None:

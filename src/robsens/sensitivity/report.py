@@ -85,7 +85,7 @@ def example_maps(arrays: dict[str, dict[str, np.ndarray]], path: Path) -> None:
     fig = mosaic_figure(tiles, titles=titles, row_labels=labels, inches_per_px=0.04,
                         suptitle="Gradient utility |dl/dx| and sensitivity ||dg/dx_i||\n(each "
                                  "map scaled to its maximum)")
-    save_figure(path, fig, dpi=100)
+    save_figure(path, fig, dpi=100, bbox_inches="tight")
 
 
 def corner_by_context(arrays: dict[tuple[str, int], dict[str, np.ndarray]], path: Path) -> None:
@@ -167,7 +167,6 @@ def utility_vs_sensitivity(arrays: dict[str, dict[str, np.ndarray]], path: Path)
     fig.supylabel("patch sensitivity S_R")
     fig.tight_layout()
     save_figure(path, fig, dpi=90)
-    plt.close(fig)
 
 
 def sensitivity_section(params: dict, fig_dir: Path) -> tuple[str, dict]:

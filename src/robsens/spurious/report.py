@@ -56,7 +56,7 @@ def examples(fig_dir: Path) -> None:
                        for split in splits.values()], dtype=object)
     labels = [name.removeprefix("test_") if row else "test" for row, name in enumerate(splits)]
     fig = mosaic_figure(tiles, titles=titles, row_labels=labels, inches_per_px=0.035)
-    save_figure(fig_dir / "spurious_examples.png", fig, dpi=100)
+    save_figure(fig_dir / "spurious_examples.png", fig, dpi=100, bbox_inches="tight")
 
 
 def accuracy_and_rfs(df: pd.DataFrame, level: float, path: Path) -> None:
