@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from robsens.core.io import save_figure
-from robsens.core.stats import mean_ci, t_errorbar
+from robsens.core.stats import mean_ci, summarise
 from robsens.methods import CURVE_ROLES
 
 
@@ -85,10 +85,25 @@ def rfs_points(curves: Iterable[tuple[str, int, Mapping[str, list[float]]]]) -> 
                          for s, v in zip(curve["sigma"], curve["rfs"], strict=True)])
 
 
+def band_lines(ax, stats: pd.DataFrame, x: str, y: str, hue: str,
+               colors: Mapping[str, Any] | None = None) -> None:
+    """One line per value of ``hue``: the mean ``y`` against ``x``, with its interval
+    half-width ``<y>_ci`` (:func:`robsens.core.stats.summarise`) as a band; NaN (one seed) draws
+    no band. The report's means and intervals are computed once by ``summarise``, not by the
+    plotting library per panel (seaborn's lineplot re-aggregated each panel and line)."""
+    for value, line in stats.groupby(hue, sort=False):
+        mean, half = line[y], line[f"{y}_ci"].fillna(0.0)
+        (drawn,) = ax.plot(line[x], mean, marker="o", markersize=3, lw=1, label=value,
+                           color=None if colors is None else colors[value])
+        ax.fill_between(line[x], mean - half, mean + half, color=drawn.get_color(), alpha=0.12,
+                        lw=0)
+
+
 def rfs_lineplot(ax, points: pd.DataFrame, level: float, xlabel: str, ylabel: str) -> None:
     """RFS against the noise level, one line per model with its t-interval over seeds, and
     the zero line (RFS > 0: the foreground is what the model relies on)."""
-    sns.lineplot(points, x="sigma", y="rfs", hue="model", marker="o", errorbar=t_errorbar(level),
-                 err_kws={"alpha": 0.12}, ax=ax)
+    band_lines(ax, summarise(points, ["model", "sigma"], ["rfs"], level), "sigma", "rfs",
+               "model")
     ax.axhline(0, color="0.5", lw=0.8)
+    ax.legend(title="model", fontsize=8)
     ax.set(ylim=(-1.02, 1.02), xlabel=xlabel, ylabel=ylabel)

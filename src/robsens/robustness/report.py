@@ -20,7 +20,7 @@ import seaborn as sns
 
 from robsens.core.io import save_figure
 from robsens.core.stats import markdown_table, summarise
-from robsens.report.curves import curves_figure, rfs_lineplot, rfs_points
+from robsens.report.curves import band_lines, curves_figure, rfs_lineplot, rfs_points
 from robsens.report.figures import figure_markdown
 from robsens.report.images import panel_grid
 from robsens.report.tables import load_metrics, model_order, with_roles
@@ -57,21 +57,15 @@ def per_sigma(robust: pd.DataFrame) -> pd.DataFrame:
 def accuracy_by_severity(long: pd.DataFrame, level: float, path: Path) -> None:
     """Accuracy vs severity, one panel per corruption, one line per model (0 = clean).
 
-    Plain matplotlib over the per-group means and t-intervals: seaborn's ``relplot`` took
-    twice as long for the 21 panels (it re-aggregates every panel and line itself)."""
+    The means and t-intervals are computed once (``summarise``) and drawn by ``band_lines``:
+    seaborn's ``relplot`` took twice as long for the 21 panels, re-aggregating each one."""
     stats = summarise(long, ["corruption", "model", "severity"], ["accuracy"], level)
-    stats["accuracy_ci"] = stats["accuracy_ci"].fillna(0.0)  # one seed: a line, no band
     models = list(dict.fromkeys(long["model"]))
     colors = dict(zip(models, sns.color_palette(n_colors=len(models)), strict=True))
     fig, axes = panel_grid(long["corruption"].nunique(), 7, (2.1, 1.9))
     panels = stats.groupby("corruption", sort=False)
     for ax, (name, panel) in zip(axes, panels, strict=True):
-        for model, line in panel.groupby("model", sort=False):
-            mean, half = line["accuracy"], line["accuracy_ci"]
-            ax.plot(line["severity"], mean, marker="o", markersize=3, lw=1, color=colors[model],
-                    label=model)
-            ax.fill_between(line["severity"], mean - half, mean + half, color=colors[model],
-                            alpha=0.12, lw=0)
+        band_lines(ax, panel, "severity", "accuracy", "model", colors)
         ax.set(title=name, ylim=(0, 1.02))
     fig.supxlabel("severity (0: clean)")
     fig.supylabel("accuracy")
