@@ -50,8 +50,17 @@ def tiny_params() -> dict:
     return params
 
 
-def project_env(root: Path) -> dict[str, str]:
+def project_env(root: Path, warm_dir: Path | None = None) -> dict[str, str]:
+    """The environment of a user in project ``root``. Jobs start cold unless ``warm_dir`` is
+    given (a folder from the ``warm_dir`` fixture): a warm server loads the project's own copy
+    of the package, which costs a few seconds per project and pays off only over many jobs
+    (tests/test_warm.py tests it; the end-to-end studies run with it, as users do)."""
     env = dict(os.environ)
+    if warm_dir is None:
+        env["ROBSENS_WARM"] = "0"
+    else:
+        env.pop("ROBSENS_WARM", None)
+        env["ROBSENS_WARM_DIR"] = str(warm_dir)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     # The project's own copy of the package runs, not the checkout the tests came from: the
@@ -109,6 +118,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if shared:
             item.add_marker(pytest.mark.xdist_group(shared[0]))
     items.sort(key=lambda item: item.get_closest_marker("slurm") is None)
+
+
+@pytest.fixture(scope="session")
+def warm_dir(tmp_path_factory) -> Iterator[Path]:
+    """A folder for the warm servers of the tests' studies; they stop at the session's end
+    (a server exits when its socket is deleted)."""
+    folder = tmp_path_factory.mktemp("warm")
+    yield folder
+    for sock in folder.glob("*.sock"):
+        sock.unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -22,12 +22,13 @@ def smoke_params() -> dict:
 
 
 @pytest.fixture(scope="module")
-def snakemake_project(tmp_path_factory, mlflow_server: str) -> tuple[Path, dict, float]:
+def snakemake_project(tmp_path_factory, mlflow_server: str, warm_dir: Path
+                      ) -> tuple[Path, dict, float]:
     """The smoke overlay on the project's unchanged params.yaml, through Snakemake: every job
     must read the overlay's config (runs/smoke/params.yaml) and write under runs/smoke/."""
     project = make_project(tmp_path_factory.mktemp("smk"),
                            yaml.safe_load((ROOT / "params.yaml").read_text()))
-    env = project_env(project) | {"MLFLOW_TRACKING_URI": mlflow_server}
+    env = project_env(project, warm_dir) | {"MLFLOW_TRACKING_URI": mlflow_server}
     tic = time.perf_counter()
     run(["snakemake", "--cores", "2", *SMOKE], project, env)
     return project, env, time.perf_counter() - tic
@@ -149,28 +150,29 @@ def test_training_param_change_reruns_training_and_downstream_only(snakemake_pro
     assert "synthesize" not in jobs
 
 
-def test_dvc_repro_end_to_end(tmp_path: Path) -> None:
+def test_dvc_repro_end_to_end(tmp_path: Path, warm_dir: Path) -> None:
     """Every stage through `dvc repro`; one model keeps DVC's serial runs short."""
     params = tiny_params()
     keep_models(params, ("erm",))
     project = make_project(tmp_path / "dvc", params)
-    first = run(["dvc", "repro"], project)
+    env = project_env(project, warm_dir)
+    first = run(["dvc", "repro"], project, env)
     assert (project / "dvc.lock").is_file() and (project / "reports/results.md").is_file()
     assert "Running stage 'synthesize'" in first.stdout
-    again = run(["dvc", "repro"], project)
+    again = run(["dvc", "repro"], project, env)
     assert "Running stage" not in again.stdout, again.stdout
     # switching tools costs nothing: Snakemake accepts what DVC built
-    dry = run(["snakemake", "-n", "--cores", "2"], project)
+    dry = run(["snakemake", "-n", "--cores", "2"], project, env)
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout
     # a DVC experiment, in place: only what reads the changed param reruns, and its MLflow
     # runs land in the project's store
     (project / ".gitignore").write_text("/.snakemake/\n/mlflow.db\n/logs/\n/benchmarks/\n")
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-q", "-m", "baseline"], project)
-    rerun = run(["dvc", "exp", "run", "-S", "robustness.rfs_sigmas=[0.5]"], project).stdout
+    run(["git", "add", "-A"], project, env)
+    run(["git", "commit", "-q", "-m", "baseline"], project, env)
+    rerun = run(["dvc", "exp", "run", "-S", "robustness.rfs_sigmas=[0.5]"], project, env).stdout
     ran = set(re.findall(r"Running stage '([^']+)'", rerun))
     assert ran == {"robustness@erm-0", "report"}, ran  # what reads robustness params
     assert yaml.safe_load((project / "params.yaml").read_text())["robustness"]["rfs_sigmas"] \
         == [0.5]
-    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], project, env).stdout)
     assert "rfs_sigmas" in json.dumps(shown)  # the experiment is recorded with its param

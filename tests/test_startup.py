@@ -111,3 +111,6 @@ def test_startup_benchmark_times_every_part() -> None:
     # evaluations write files only (the report stage logs them): no MLflow, no client
     assert result["evaluate"]["tracking"] == 0 and "mlflow" not in result["evaluate"]["loaded"]
     assert result["validate"]["tracking"] == 0
+    # warm: the same probe ran in a warm server's child, where torch was already loaded
+    assert "torch" not in result["validate"]["loaded"]
+    assert "torch" in result["validate"]["warm_loaded"] and result["validate"]["warm"] > 0

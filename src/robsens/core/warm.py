@@ -1,0 +1,405 @@
+"""A warm interpreter for jobs: the heavy imports done once, each job a fork of it.
+
+Why: importing torch, MLflow and the stages is most of a short job's cost (``bench
+startup``: about 1.2 s of a 1.3 s fixed cost), and the default study runs about 170 such
+jobs. So the first ``python -m robsens`` that finds no server starts one in the background
+(and runs its own job as before); the server imports the stages and the heavy packages,
+then waits on a Unix socket. A later job connects and sends its arguments, working
+directory, environment and its stdin, stdout and stderr; the server forks a child that
+takes them over and runs the CLI exactly as ``python -m robsens`` would, while the job's
+own process only waits for the exit status and passes signals on. Snakemake, DVC and a
+user's shell see an ordinary process with the job's streams, exit status and duration.
+
+What keeps a job's results the same as a cold start's:
+
+- The server is keyed by the interpreter, the package's directory and every environment
+  variable a library reads when it loads (:data:`LOAD_TIME_ENV`: the portable pins of
+  :mod:`robsens.core.reproducibility`, thread counts, ``PYTHONPATH``...): a job only ever
+  runs in a server loaded the way it would have loaded itself.
+- Before each fork the server checks the files of every module it loaded and every file
+  of the package; on any change it retires (the job runs cold and the next one starts a
+  fresh server), so an edit is never served by old code.
+- The server computes nothing before forking (no thread pool, no CUDA context, no RNG
+  draw): each child starts from the state of a fresh process that has imported the same
+  modules. ``tests/test_warm.py`` compares a warm job's outputs with a cold one's, byte
+  for byte.
+
+The sockets live in a private directory of the user (``ROBSENS_WARM_DIR`` moves it), and
+the server serves only its own user. A server exits after :data:`IDLE_S` seconds without
+a job, or when its socket is deleted. ``ROBSENS_WARM=0`` starts every job cold; so does a
+Slurm job (each is its own allocation), a job tracing its imports (``-X importtime``), and
+a platform without ``fork``, ``pidfd_open`` or descriptor passing (anything but Linux).
+
+One caveat: a child is not a descendant of its job's process, so the memory and CPU columns
+of Snakemake's ``benchmark:`` files measure only the waiting client (wall times are right);
+``ROBSENS_WARM=0`` measures whole jobs.
+"""
+
+from __future__ import annotations
+
+import array
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+SWITCH_ENV = "ROBSENS_WARM"  # "0": every job starts its own interpreter
+DIR_ENV = "ROBSENS_WARM_DIR"  # where the sockets live (default: a private per-user folder)
+IDLE_S = 120.0  # a server with no job for this long exits
+CLI_TARGET = "robsens.cli:main"
+# Environment variables (by prefix) that a library reads when it loads, or that decide what
+# loads: a server serves only jobs whose values match the ones it was started with. Others
+# (MLflow's URI, the validation cache...) are read at run time, from the job's environment.
+LOAD_TIME_ENV = ("ATEN_", "ONEDNN_", "DNNL_", "MKL", "KMP_", "OMP_", "GOMP_", "OPENBLAS_",
+                 "NPY_", "NUMPY_", "TORCH", "PYTORCH_", "CUDA", "CUBLAS_", "NVIDIA_", "LD_",
+                 "PYTHON", "VIRTUAL_ENV", "MPL", "MATPLOTLIB", "HOME", "XDG_CONFIG_HOME")
+# Imported by the server besides every stage's entry module: what stages import lazily.
+PRELOAD = ("torch", "mlflow", "matplotlib.pyplot", "seaborn", "pandas", "scipy.stats")
+STREAMS = (0, 1, 2)
+_HEADER = struct.Struct("!I")  # length of the request's JSON
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where the server for one key listens, locks and logs."""
+
+    socket: Path
+    lock: Path
+    log: Path
+
+
+def enabled(environ: dict[str, str] | os._Environ = os.environ) -> bool:
+    """Whether a job may run warm: not when switched off, in a Slurm job, when it traces its
+    own imports (they happened in the server), or without the Linux calls it needs."""
+    traces_imports = bool(environ.get("PYTHONPROFILEIMPORTTIME")) or "importtime" in getattr(
+        sys, "_xoptions", {})
+    return (environ.get(SWITCH_ENV, "1") != "0" and "SLURM_JOB_ID" not in environ
+            and not traces_imports and sys.platform == "linux"
+            and hasattr(os, "pidfd_open") and hasattr(socket, "SCM_RIGHTS"))
+
+
+def _package_dir() -> Path:
+    import robsens
+
+    return Path(robsens.__file__).resolve().parent
+
+
+def place(environ: dict[str, str] | os._Environ = os.environ) -> Place | None:
+    """The server's files for this interpreter, package and load-time environment; None
+    when the folder cannot be made private to this user."""
+    load_env = sorted((k, v) for k, v in environ.items() if k.startswith(LOAD_TIME_ENV))
+    key = hashlib.sha256(json.dumps([sys.executable, str(_package_dir()), load_env])
+                         .encode()).hexdigest()[:20]
+    base = environ.get(DIR_ENV) or os.path.join(
+        environ.get("XDG_RUNTIME_DIR") or "/tmp", f"robsens-warm-{os.getuid()}")
+    folder = Path(base)
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+    except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None  # another user could reach the socket
+    return Place(folder / f"{key}.sock", folder / f"{key}.lock", folder / f"{key}.log")
+
+
+# --- the job's side -----------------------------------------------------------------------
+
+def delegate(argv: list[str], target: str = CLI_TARGET) -> int | None:
+    """Run ``target(argv)`` (``module:function`` returning an exit status) in a warm server;
+    its exit status, or None when no server took the job (the caller then runs it itself;
+    a server is started for the next job when none is running)."""
+    where = place() if enabled() else None
+    if where is None:
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with sock:
+        try:
+            sock.connect(str(where.socket))
+            request = json.dumps({"argv": argv, "target": target, "cwd": os.getcwd(),
+                                  "argv0": sys.argv[0], "env": dict(os.environ)}).encode()
+            sock.sendmsg([_HEADER.pack(len(request)) + request],
+                         [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", STREAMS))])
+            lines = sock.makefile("r")
+            reply = _read(lines)
+        except OSError:
+            reply = None
+        if reply is None or "pid" not in reply:  # no server, or one that retired (stale)
+            start_server(where)
+            return None
+        return _wait(reply["pid"], lines)
+
+
+def _read(lines) -> dict | None:
+    line = lines.readline()
+    return json.loads(line) if line else None
+
+
+def _wait(pid: int, lines) -> int:
+    """The child's exit status; meanwhile the signals that would stop this process stop it."""
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    previous = {s: signal.signal(s, forward) for s in forwarded}
+    try:
+        status = _read(lines)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if status is None:
+        print(f"error: the warm interpreter lost job {pid} (see the server's log in "
+              f"{place().log.parent}); rerun it, or set {SWITCH_ENV}=0", file=sys.stderr)
+        return 1
+    code = status["code"]
+    if code < 0:  # killed by a signal: end the same way, as a cold job would have
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    return code
+
+
+def start_server(where: Place) -> None:
+    """Start a server in the background unless one is running or starting (its lock)."""
+    with contextlib.suppress(OSError), open(where.lock, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        with open(where.log, "ab") as log:
+            subprocess.Popen([sys.executable, "-c", "from robsens.core.warm import serve; "
+                              f"serve({str(where.socket)!r})"],
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/",
+                             start_new_session=True, close_fds=True)
+
+
+# --- the server ---------------------------------------------------------------------------
+
+def fingerprint() -> dict[str, tuple[int, int, int]]:
+    """(inode, size, mtime) of every loaded module's file and of every file of the package:
+    any edit, install or new module changes it."""
+    files = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
+    package = _package_dir()
+    files.update(str(p) for p in package.rglob("*") if "__pycache__" not in p.parts)
+    stats = {}
+    for name in files:
+        if name:
+            try:
+                st = os.stat(name)
+            except OSError:
+                continue
+            stats[name] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return stats
+
+
+def _log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{os.getpid()}] {message}", file=sys.stderr,
+          flush=True)
+
+
+class Server:
+    """Accepts jobs on ``path`` and forks a child per job (see the module doc)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 (held for life)
+        self.listener: socket.socket | None = None
+        self.selector = selectors.DefaultSelector()
+        self.jobs: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, connection)
+        self.files: dict[str, tuple[int, int, int]] = {}
+        self.last_job = time.monotonic()
+
+    def start(self) -> bool:
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # another server is running or starting
+        where = place()
+        if where is None or where.socket != self.path:  # e.g. the job's folder shadows robsens
+            _log(f"not serving {self.path}: this interpreter's key is {where}")
+            return False
+        tic = time.perf_counter()
+        from robsens.pipeline.stages import STAGES
+
+        for module in (*PRELOAD, "robsens.cli", *(s.entry for s in STAGES)):
+            importlib.import_module(module)
+        self.files = fingerprint()
+        self.path.unlink(missing_ok=True)  # a dead server's socket (we hold the lock)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(self.path))
+        self.listener.listen(64)
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        _log(f"ready in {time.perf_counter() - tic:.1f} s: {len(self.files)} files watched")
+        return True
+
+    def retire(self, why: str) -> None:
+        """Stop taking jobs (the next job starts a fresh server); running ones finish."""
+        if self.listener is None:
+            return
+        _log(f"retiring: {why}")
+        self.path.unlink(missing_ok=True)  # ours: we hold the lock until below
+        self.selector.unregister(self.listener)
+        self.listener.close()
+        self.listener = None
+        self.lock.close()
+
+    def serve(self) -> None:
+        while self.listener is not None or self.jobs:
+            for key, _ in self.selector.select(timeout=1.0):
+                if key.fileobj is self.listener:
+                    self.accept()
+                else:
+                    self.reap(key.fileobj)
+            if self.listener is not None:
+                if not self.path.exists():
+                    self.retire("socket deleted")
+                elif not self.jobs and time.monotonic() - self.last_job > IDLE_S:
+                    self.retire(f"idle for {IDLE_S:.0f} s")
+
+    def accept(self) -> None:
+        conn, _ = self.listener.accept()
+        fds: list[int] = []
+        try:
+            pid, uid, _gid = struct.unpack("3i", conn.getsockopt(
+                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+            if uid != os.getuid():
+                raise PermissionError(f"refused a job of uid {uid} (process {pid})")
+            conn.settimeout(10)
+            request, fds = _receive(conn)
+            if fingerprint() != self.files:
+                self.retire("a loaded module or a file of the package changed")
+                conn.sendall(b'{"stale": true}\n')  # after retiring: the job starts a new one
+                conn.close()
+                return
+            conn.settimeout(None)
+            child = os.fork()
+            if child == 0:
+                self.become_job(conn, request, fds)  # never returns
+            conn.sendall(json.dumps({"pid": child}).encode() + b"\n")
+            pidfd = os.pidfd_open(child)
+            self.jobs[pidfd] = (child, conn)
+            self.selector.register(pidfd, selectors.EVENT_READ)
+            self.last_job = time.monotonic()
+            _log(f"job {child}: {' '.join(request['argv'])} (in {request['cwd']})")
+        except Exception as exc:  # a bad request must not stop the server
+            _log(f"request failed: {exc!r}")
+            conn.close()
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def reap(self, pidfd: int) -> None:
+        pid, conn = self.jobs.pop(pidfd)
+        self.selector.unregister(pidfd)
+        _, status = os.waitpid(pid, 0)
+        os.close(pidfd)
+        code = os.waitstatus_to_exitcode(status)
+        with contextlib.suppress(OSError):
+            conn.sendall(json.dumps({"code": code}).encode() + b"\n")
+        conn.close()
+        self.last_job = time.monotonic()
+
+    def become_job(self, conn: socket.socket, request: dict, fds: list[int]) -> None:
+        """In the child: take over the job's streams, folder, environment and arguments,
+        run the target, report its status and exit as ``python -m robsens`` would."""
+        code = 1
+        try:
+            for fd in (*self.jobs, self.selector.fileno()):
+                os.close(fd)
+            for _, other in self.jobs.values():
+                other.close()
+            self.listener.close()
+            self.lock.close()
+            for stream, fd in zip(STREAMS, fds, strict=True):
+                os.dup2(fd, stream)
+                os.close(fd)
+            fds.clear()
+            sys.stdin = open(0, closefd=False)  # noqa: SIM115
+            sys.stdout = open(1, "w", closefd=False, buffering=1 if os.isatty(1) else -1)  # noqa: SIM115
+            sys.stderr = open(2, "w", closefd=False, buffering=1, errors="backslashreplace")  # noqa: SIM115
+            os.chdir(request["cwd"])
+            os.environ.clear()
+            os.environ.update(request["env"])
+            sys.argv = [request["argv0"], *request["argv"]]
+            sys.path[0] = request["cwd"]  # as `python -m` puts it
+            for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+                signal.signal(signum, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            threading.Thread(target=_end_with_client, args=(conn,), daemon=True).start()
+            module, function = request["target"].split(":")
+            code = getattr(importlib.import_module(module), function)(request["argv"])
+        except SystemExit as exc:
+            code = _exit_code(exc)
+        except KeyboardInterrupt:
+            traceback.print_exc()
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        except BaseException:
+            traceback.print_exc()
+        try:
+            atexit._run_exitfuncs()  # as robsens.cli.exit_fast: MLflow's flushes
+            sys.stdout.flush()
+            sys.stderr.flush()
+            conn.sendall(json.dumps({"code": code}).encode() + b"\n")
+        finally:
+            os._exit(code)
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _end_with_client(conn: socket.socket) -> None:
+    """A job whose waiting process died (killed, its terminal closed) stops too."""
+    with contextlib.suppress(OSError):
+        while conn.recv(1):
+            pass
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    data, ancillary, _, _ = conn.recvmsg(1 << 16, socket.CMSG_SPACE(4 * len(STREAMS)))
+    fds: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
+    if len(fds) != len(STREAMS):
+        for fd in fds:
+            os.close(fd)
+        raise ValueError(f"expected {len(STREAMS)} streams, got {len(fds)}")
+    while len(data) < _HEADER.size or len(data) < _HEADER.size + _HEADER.unpack_from(data)[0]:
+        more = conn.recv(1 << 16)
+        if not more:
+            raise ValueError("truncated request")
+        data += more
+    return json.loads(data[_HEADER.size:]), fds
+
+
+def serve(path: str) -> None:
+    """The server's main (started by :func:`start_server`)."""
+    server = Server(Path(path))
+    if server.start():
+        server.serve()
+    _log("exited")

@@ -1,0 +1,175 @@
+"""The warm interpreter (robsens.core.warm): a job forked from it writes the same bytes as a
+cold one, gets the job's streams, folder, environment and exit status, stops with its
+waiting process, and is never served by code that changed since the server loaded it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from robsens.core import warm
+
+from .conftest import make_project, project_env, run, tiny_params
+
+pytestmark = pytest.mark.skipif(not warm.enabled({}), reason="the warm interpreter needs Linux")
+
+# A client as python -m robsens is one, for any target (robsens.core.warm.delegate); 91: no
+# server took the job.
+CLIENT = ("import sys; from robsens.core import warm; "
+          "code = warm.delegate(sys.argv[2:], target=sys.argv[1]); "
+          "sys.exit(91 if code is None else code)")
+# A target that shows what the job got, or sleeps.
+PROBE_MODULE = '''
+import os, sys, time
+def main(argv):
+    if argv[0] == "sleep":
+        open(argv[1], "w").write(str(os.getpid()))
+        time.sleep(120)
+    print(os.getcwd(), os.environ.get("PROBE_VALUE"), sys.stdin.readline().strip())
+    print("to stderr", file=sys.stderr)
+    return int(argv[0])
+'''
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Iterator[Path]:
+    """The test's own server folder; its servers stop at the end (socket deleted)."""
+    yield tmp_path / "warm"
+    for sock in (tmp_path / "warm").glob("*.sock"):
+        sock.unlink()
+
+
+def wait_for_server(folder: Path, seconds: float = 180) -> Path:
+    """The socket of the one server in ``folder``, once it takes jobs."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        sockets = list(folder.glob("*.sock"))
+        if sockets:
+            return sockets[0]
+        time.sleep(0.2)
+    logs = "\n".join(p.read_text() for p in folder.glob("*.log"))
+    raise AssertionError(f"no warm server came up in {folder} within {seconds} s:\n{logs}")
+
+
+def server_log(folder: Path) -> str:
+    return "\n".join(p.read_text() for p in folder.glob("*.log"))
+
+
+def outputs(project: Path) -> dict[str, bytes]:
+    return {p.relative_to(project).as_posix(): p.read_bytes()
+            for p in sorted((project / "results").rglob("*")) if p.is_file()}
+
+
+def test_a_warm_job_writes_the_same_bytes_as_a_cold_one(tmp_path: Path, folder: Path) -> None:
+    project = make_project(tmp_path / "project", tiny_params())
+    env = project_env(project, folder)
+    jobs = [["train", "--model", "erm", "--seed", "0"], ["evaluate", "--model", "erm",
+                                                         "--seed", "0"]]
+    run([sys.executable, "-m", "robsens", "synthesize"], project, env)  # starts the server
+    wait_for_server(folder)
+    for job in jobs:
+        run([sys.executable, "-m", "robsens", *job], project, env)
+    log = server_log(folder)
+    assert all(" ".join(job) in log for job in jobs), log  # they did run warm
+    warm_bytes = outputs(project)
+    assert any(name.endswith("model.pt") for name in warm_bytes)
+    shutil.rmtree(project / "results")
+    for job in jobs:
+        run([sys.executable, "-m", "robsens", *job], project, env | {warm.SWITCH_ENV: "0"})
+    assert outputs(project) == warm_bytes
+
+
+def test_a_job_gets_its_streams_folder_environment_and_status(tmp_path: Path, folder: Path
+                                                              ) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "probe_target.py").write_text(PROBE_MODULE)
+    env = {**os.environ, warm.DIR_ENV: str(folder), "PYTHONPATH": str(tmp_path / "lib")}
+    env.pop(warm.SWITCH_ENV, None)
+    client = [sys.executable, "-c", CLIENT, "probe_target:main"]
+    first = subprocess.run([*client, "0"], env=env, cwd=tmp_path, capture_output=True,
+                           text=True, input="", timeout=60)
+    assert first.returncode == 91, first.stderr  # no server yet: it starts one
+    wait_for_server(folder)
+    job_dir = tmp_path / "elsewhere"
+    job_dir.mkdir()
+    done = subprocess.run([*client, "7"], env=env | {"PROBE_VALUE": "from the job"},
+                          cwd=job_dir, capture_output=True, text=True, input="a line\n",
+                          timeout=60)
+    assert done.returncode == 7, done.stderr
+    assert done.stdout.strip() == f"{job_dir} from the job a line"
+    assert done.stderr.strip() == "to stderr"
+    assert "probe_target:main" not in server_log(folder) and " 7 (in " in server_log(folder)
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_a_job_stops_with_its_waiting_process(tmp_path: Path, folder: Path,
+                                              how: signal.Signals) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "probe_target.py").write_text(PROBE_MODULE)
+    env = {**os.environ, warm.DIR_ENV: str(folder), "PYTHONPATH": str(tmp_path / "lib")}
+    env.pop(warm.SWITCH_ENV, None)
+    client = [sys.executable, "-c", CLIENT, "probe_target:main"]
+    subprocess.run([*client, "0"], env=env, capture_output=True, input="", timeout=60)
+    wait_for_server(folder)
+    pid_file = tmp_path / "pid"
+    proc = subprocess.Popen([*client, "sleep", str(pid_file)], env=env,
+                            stdin=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.time() < deadline, "the job did not start"
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    assert child != proc.pid
+    proc.send_signal(how)
+    assert proc.wait(timeout=30) == -how  # the client ends as the signal ends a process
+    deadline = time.time() + 10
+    while Path(f"/proc/{child}").exists():
+        assert time.time() < deadline, f"the job {child} outlived its client ({how.name})"
+        time.sleep(0.1)
+
+
+def test_an_edited_package_retires_the_server(tmp_path: Path, folder: Path) -> None:
+    project = make_project(tmp_path / "project", tiny_params())
+    env = project_env(project, folder)
+    run([sys.executable, "-m", "robsens", "validate"], project, env)
+    first = wait_for_server(folder)
+    run([sys.executable, "-m", "robsens", "validate"], project, env)
+    assert "job" in server_log(folder)
+    errors = project / "src" / "robsens" / "core" / "errors.py"
+    errors.write_text(errors.read_text() + "\n# edited\n")
+    out = run([sys.executable, "-m", "robsens", "validate"], project, env)
+    assert "valid" in out.stdout  # the job ran cold
+    assert "retiring: a loaded module or a file of the package changed" in server_log(folder)
+    deadline = time.time() + 30
+    while first.exists():  # the old server let go of the socket...
+        assert time.time() < deadline
+        time.sleep(0.1)
+    wait_for_server(folder)  # ...and the job started a fresh one
+
+
+def test_the_fingerprint_sees_an_edit_of_a_loaded_module(tmp_path: Path, monkeypatch) -> None:
+    module = tmp_path / "fingerprinted_module.py"
+    module.write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("fingerprinted_module")
+    try:
+        before = warm.fingerprint()
+        assert str(module) in before
+        module.write_text("VALUE = 22\n")
+        assert warm.fingerprint() != before
+    finally:
+        sys.modules.pop("fingerprinted_module", None)
+
+
+def test_no_warm_job_where_it_cannot_be_one() -> None:
+    assert not warm.enabled({warm.SWITCH_ENV: "0"})
+    assert not warm.enabled({"SLURM_JOB_ID": "12"})  # each Slurm job is its own allocation
+    assert not warm.enabled({"PYTHONPROFILEIMPORTTIME": "1"})  # the trace is the job's
