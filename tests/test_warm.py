@@ -136,6 +136,27 @@ def test_a_job_stops_with_its_waiting_process(tmp_path: Path, folder: Path,
         time.sleep(0.1)
 
 
+def test_a_killed_job_ends_its_waiting_process_the_same_way(tmp_path: Path, folder: Path
+                                                            ) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "probe_target.py").write_text(PROBE_MODULE)
+    env = {**os.environ, warm.DIR_ENV: str(folder), "PYTHONPATH": str(tmp_path / "lib")}
+    env.pop(warm.SWITCH_ENV, None)
+    client = [sys.executable, "-c", CLIENT, "probe_target:main"]
+    subprocess.run([*client, "0"], env=env, capture_output=True, input="", timeout=60)
+    wait_for_server(folder)
+    pid_file = tmp_path / "pid"
+    proc = subprocess.Popen([*client, "sleep", str(pid_file)], env=env,
+                            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.time() < deadline, "the job did not start"
+        time.sleep(0.1)
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)  # as the OOM killer would
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL and not err, err
+
+
 def test_an_edited_package_retires_the_server(tmp_path: Path, folder: Path) -> None:
     project = make_project(tmp_path / "project", tiny_params())
     env = project_env(project, folder)

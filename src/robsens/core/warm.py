@@ -12,23 +12,27 @@ user's shell see an ordinary process with the job's streams, exit status and dur
 
 What keeps a job's results the same as a cold start's:
 
-- The server is keyed by the interpreter, the package's directory and every environment
-  variable a library reads when it loads (:data:`LOAD_TIME_ENV`: the portable pins of
-  :mod:`robsens.core.reproducibility`, thread counts, ``PYTHONPATH``...): a job only ever
-  runs in a server loaded the way it would have loaded itself.
+- The server is keyed by the interpreter and its options, the package's directory and every
+  environment variable a library reads when it loads (:data:`LOAD_TIME_ENV`: the portable
+  pins of :mod:`robsens.core.reproducibility`, thread counts, ``PYTHONPATH``, the locale...):
+  a job only ever runs in a server loaded the way it would have loaded itself.
 - Before each fork the server checks the files of every module it loaded and every file
   of the package; on any change it retires (the job runs cold and the next one starts a
   fresh server), so an edit is never served by old code.
-- The server computes nothing before forking (no thread pool, no CUDA context, no RNG
-  draw): each child starts from the state of a fresh process that has imported the same
-  modules. ``tests/test_warm.py`` compares a warm job's outputs with a cold one's, byte
-  for byte.
+- The server computes nothing before forking (no torch thread pool, no CUDA context, no
+  RNG draw; the only threads, OpenBLAS's and jemalloc's, have fork handlers): each child
+  starts from the state of a fresh process that has imported the same modules, with the
+  job's streams set up as the interpreter sets them, its umask and its record of what the
+  portable pins replaced. ``tests/test_warm.py`` compares a warm job's outputs with a
+  cold one's, byte for byte.
 
 The sockets live in a private directory of the user (``ROBSENS_WARM_DIR`` moves it), and
 the server serves only its own user. A server exits after :data:`IDLE_S` seconds without
-a job, or when its socket is deleted. ``ROBSENS_WARM=0`` starts every job cold; so does a
-Slurm job (each is its own allocation), a job tracing its imports (``-X importtime``), and
-a platform without ``fork``, ``pidfd_open`` or descriptor passing (anything but Linux).
+a job, or when its socket is deleted; one that fails to start (its log says why) is not
+retried for :data:`RETRY_FAILED_S` seconds, and jobs run cold meanwhile.
+``ROBSENS_WARM=0`` starts every job cold; so does a Slurm job (each is its own allocation),
+a job tracing its imports (``-X importtime``), and a platform without ``fork``,
+``pidfd_open`` or descriptor passing (anything but Linux).
 
 One caveat: a child is not a descendant of its job's process, so the memory and CPU columns
 of Snakemake's ``benchmark:`` files measure only the waiting client (wall times are right);
@@ -43,6 +47,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib
+import io
 import json
 import os
 import selectors
@@ -65,12 +70,15 @@ CLI_TARGET = "robsens.cli:main"
 # loads: a server serves only jobs whose values match the ones it was started with. Others
 # (MLflow's URI, the validation cache...) are read at run time, from the job's environment.
 LOAD_TIME_ENV = ("ATEN_", "ONEDNN_", "DNNL_", "MKL", "KMP_", "OMP_", "GOMP_", "OPENBLAS_",
-                 "NPY_", "NUMPY_", "TORCH", "PYTORCH_", "CUDA", "CUBLAS_", "NVIDIA_", "LD_",
-                 "PYTHON", "VIRTUAL_ENV", "MPL", "MATPLOTLIB", "HOME", "XDG_CONFIG_HOME")
+                 "GOTO_", "BLIS_", "VECLIB_", "NUMEXPR_", "NPY_", "NUMPY_", "TORCH",
+                 "PYTORCH_", "CUDA", "CUBLAS_", "NVIDIA_", "LD_", "PYTHON", "VIRTUAL_ENV",
+                 "MPL", "MATPLOTLIB", "HOME", "XDG_CONFIG_HOME", "LANG", "LC_", "TZ")
 # Imported by the server besides every stage's entry module: what stages import lazily.
 PRELOAD = ("torch", "mlflow", "matplotlib.pyplot", "seaborn", "pandas", "scipy.stats")
 STREAMS = (0, 1, 2)
 _HEADER = struct.Struct("!I")  # length of the request's JSON
+SOCKET_PATH_MAX = 107  # sun_path's size on Linux, less the terminating NUL
+RETRY_FAILED_S = 300  # after a server failed to start, jobs run cold this long before a retry
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,21 @@ def enabled(environ: dict[str, str] | os._Environ = os.environ) -> bool:
         sys, "_xoptions", {})
     return (environ.get(SWITCH_ENV, "1") != "0" and "SLURM_JOB_ID" not in environ
             and not traces_imports and sys.platform == "linux"
-            and hasattr(os, "pidfd_open") and hasattr(socket, "SCM_RIGHTS"))
+            and hasattr(socket, "SCM_RIGHTS") and _has_pidfd())
+
+
+def _has_pidfd() -> bool:
+    """pidfd_open works (Linux >= 5.3): the server reaps its children through it."""
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
+def _interpreter_flags() -> list[str]:
+    """This interpreter's options (-X, -W, -O, -I...), which the server must share."""
+    return subprocess._args_from_interpreter_flags()
 
 
 def _package_dir() -> Path:
@@ -102,8 +124,8 @@ def place(environ: dict[str, str] | os._Environ = os.environ) -> Place | None:
     """The server's files for this interpreter, package and load-time environment; None
     when the folder cannot be made private to this user."""
     load_env = sorted((k, v) for k, v in environ.items() if k.startswith(LOAD_TIME_ENV))
-    key = hashlib.sha256(json.dumps([sys.executable, str(_package_dir()), load_env])
-                         .encode()).hexdigest()[:20]
+    key = hashlib.sha256(json.dumps([sys.executable, _interpreter_flags(), str(_package_dir()),
+                                     load_env]).encode()).hexdigest()[:20]
     base = environ.get(DIR_ENV) or os.path.join(
         environ.get("XDG_RUNTIME_DIR") or "/tmp", f"robsens-warm-{os.getuid()}")
     folder = Path(base)
@@ -114,6 +136,8 @@ def place(environ: dict[str, str] | os._Environ = os.environ) -> Place | None:
         return None
     if info.st_uid != os.getuid() or info.st_mode & 0o077:
         return None  # another user could reach the socket
+    if len(os.fsencode(folder / f"{key}.sock")) > SOCKET_PATH_MAX:
+        return None  # too long for a Unix socket's address
     return Place(folder / f"{key}.sock", folder / f"{key}.lock", folder / f"{key}.log")
 
 
@@ -130,8 +154,13 @@ def delegate(argv: list[str], target: str = CLI_TARGET) -> int | None:
     with sock:
         try:
             sock.connect(str(where.socket))
+            umask = os.umask(0o022)
+            os.umask(umask)
+            pins = sys.modules.get("robsens.core.reproducibility")
             request = json.dumps({"argv": argv, "target": target, "cwd": os.getcwd(),
-                                  "argv0": sys.argv[0], "env": dict(os.environ)}).encode()
+                                  "argv0": sys.argv[0], "env": dict(os.environ),
+                                  "umask": umask,
+                                  "before_pin": getattr(pins, "_BEFORE_PIN", {})}).encode()
             sock.sendmsg([_HEADER.pack(len(request)) + request],
                          [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", STREAMS))])
             lines = sock.makefile("r")
@@ -169,24 +198,34 @@ def _wait(pid: int, lines) -> int:
         return 1
     code = status["code"]
     if code < 0:  # killed by a signal: end the same way, as a cold job would have
-        signal.signal(-code, signal.SIG_DFL)
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL's handler cannot be set
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     return code
 
 
 def start_server(where: Place) -> None:
-    """Start a server in the background unless one is running or starting (its lock)."""
+    """Start a server in the background unless one is running or starting (its lock), or
+    one failed to start in the last :data:`RETRY_FAILED_S` seconds (its log says why)."""
     with contextlib.suppress(OSError), open(where.lock, "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return
         fcntl.flock(lock, fcntl.LOCK_UN)
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - _failed(where).stat().st_mtime < RETRY_FAILED_S:
+                return
         with open(where.log, "ab") as log:
-            subprocess.Popen([sys.executable, "-c", "from robsens.core.warm import serve; "
+            subprocess.Popen([sys.executable, *_interpreter_flags(), "-c",
+                              "from robsens.core.warm import serve; "
                               f"serve({str(where.socket)!r})"],
                              stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/",
                              start_new_session=True, close_fds=True)
+
+
+def _failed(where: Place) -> Path:
+    return where.socket.with_suffix(".failed")
 
 
 # --- the server ---------------------------------------------------------------------------
@@ -223,6 +262,7 @@ class Server:
         self.selector = selectors.DefaultSelector()
         self.jobs: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, connection)
         self.files: dict[str, tuple[int, int, int]] = {}
+        self.socket_inode = 0
         self.last_job = time.monotonic()
 
     def start(self) -> bool:
@@ -235,14 +275,26 @@ class Server:
             _log(f"not serving {self.path}: this interpreter's key is {where}")
             return False
         tic = time.perf_counter()
-        from robsens.pipeline.stages import STAGES
+        before = fingerprint()
+        try:
+            from robsens.pipeline.stages import STAGES
 
-        for module in (*PRELOAD, "robsens.cli", *(s.entry for s in STAGES)):
-            importlib.import_module(module)
+            for module in (*PRELOAD, "robsens.cli", *(s.entry for s in STAGES)):
+                importlib.import_module(module)
+        except BaseException:
+            _log(f"failed to start; jobs run cold for {RETRY_FAILED_S} s:\n"
+                 f"{traceback.format_exc()}")
+            self.path.with_suffix(".failed").touch()
+            return False
+        self.path.with_suffix(".failed").unlink(missing_ok=True)
         self.files = fingerprint()
+        if any(self.files.get(name) != stat for name, stat in before.items()):
+            _log("a file changed while the server imported it: not serving")
+            return False
         self.path.unlink(missing_ok=True)  # a dead server's socket (we hold the lock)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(str(self.path))
+        self.socket_inode = os.stat(self.path).st_ino
         self.listener.listen(64)
         self.selector.register(self.listener, selectors.EVENT_READ)
         _log(f"ready in {time.perf_counter() - tic:.1f} s: {len(self.files)} files watched")
@@ -253,11 +305,18 @@ class Server:
         if self.listener is None:
             return
         _log(f"retiring: {why}")
-        self.path.unlink(missing_ok=True)  # ours: we hold the lock until below
+        if self._owns_socket():
+            self.path.unlink()
         self.selector.unregister(self.listener)
         self.listener.close()
         self.listener = None
         self.lock.close()
+
+    def _owns_socket(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == self.socket_inode
+        except OSError:
+            return False
 
     def serve(self) -> None:
         while self.listener is not None or self.jobs:
@@ -267,7 +326,7 @@ class Server:
                 else:
                     self.reap(key.fileobj)
             if self.listener is not None:
-                if not self.path.exists():
+                if not self._owns_socket():
                     self.retire("socket deleted")
                 elif not self.jobs and time.monotonic() - self.last_job > IDLE_S:
                     self.retire(f"idle for {IDLE_S:.0f} s")
@@ -288,14 +347,23 @@ class Server:
                 conn.close()
                 return
             conn.settimeout(None)
+            go_read, go_write = os.pipe()
             child = os.fork()
             if child == 0:
-                self.become_job(conn, request, fds)  # never returns
-            conn.sendall(json.dumps({"pid": child}).encode() + b"\n")
+                os.close(go_write)
+                self.become_job(conn, request, fds, go_read)  # never returns
+            os.close(go_read)
+            # tracked before the job hears its pid, and started after: its status never
+            # reaches the job before its pid, and it is reaped even if the job is gone
             pidfd = os.pidfd_open(child)
             self.jobs[pidfd] = (child, conn)
             self.selector.register(pidfd, selectors.EVENT_READ)
             self.last_job = time.monotonic()
+            try:
+                conn.sendall(json.dumps({"pid": child}).encode() + b"\n")
+            finally:
+                os.write(go_write, b"g")
+                os.close(go_write)
             _log(f"job {child}: {' '.join(request['argv'])} (in {request['cwd']})")
         except Exception as exc:  # a bad request must not stop the server
             _log(f"request failed: {exc!r}")
@@ -315,7 +383,8 @@ class Server:
         conn.close()
         self.last_job = time.monotonic()
 
-    def become_job(self, conn: socket.socket, request: dict, fds: list[int]) -> None:
+    def become_job(self, conn: socket.socket, request: dict, fds: list[int], go: int
+                   ) -> None:
         """In the child: take over the job's streams, folder, environment and arguments,
         run the target, report its status and exit as ``python -m robsens`` would."""
         code = 1
@@ -330,24 +399,32 @@ class Server:
                 os.dup2(fd, stream)
                 os.close(fd)
             fds.clear()
-            sys.stdin = open(0, closefd=False)  # noqa: SIM115
-            sys.stdout = open(1, "w", closefd=False, buffering=1 if os.isatty(1) else -1)  # noqa: SIM115
-            sys.stderr = open(2, "w", closefd=False, buffering=1, errors="backslashreplace")  # noqa: SIM115
+            sys.stdin, sys.stdout, sys.stderr = (_stream(fd, like) for fd, like in zip(
+                STREAMS, (sys.__stdin__, sys.__stdout__, sys.__stderr__), strict=True))
             os.chdir(request["cwd"])
+            os.umask(request["umask"])
             os.environ.clear()
             os.environ.update(request["env"])
+            from robsens.core import reproducibility
+
+            reproducibility._BEFORE_PIN.update(request["before_pin"])
             sys.argv = [request["argv0"], *request["argv"]]
-            sys.path[0] = request["cwd"]  # as `python -m` puts it
+            if sys.path and sys.path[0] == "":  # as `python -m` puts it (not under -P)
+                sys.path[0] = request["cwd"]
             for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
                 signal.signal(signum, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             threading.Thread(target=_end_with_client, args=(conn,), daemon=True).start()
+            os.read(go, 1)  # the server has tracked this process and told the job its pid
+            os.close(go)
             module, function = request["target"].split(":")
             code = getattr(importlib.import_module(module), function)(request["argv"])
         except SystemExit as exc:
             code = _exit_code(exc)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # as Python ends: traceback, exit handlers, then SIGINT
             traceback.print_exc()
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
             sys.stderr.flush()
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGINT)
@@ -360,6 +437,17 @@ class Server:
             conn.sendall(json.dumps({"code": code}).encode() + b"\n")
         finally:
             os._exit(code)
+
+
+def _stream(fd: int, like: io.TextIOWrapper) -> io.TextIOWrapper:
+    """A standard stream on ``fd`` set up as the interpreter set up ``like`` (encoding,
+    errors, -u / PYTHONUNBUFFERED), line-buffered where ``fd`` is a terminal, as Python does."""
+    unbuffered = like.write_through
+    binary = open(fd, "rb" if fd == 0 else "wb", closefd=False,  # noqa: SIM115
+                  buffering=0 if unbuffered and fd != 0 else -1)
+    return io.TextIOWrapper(binary, encoding=like.encoding, errors=like.errors,
+                            line_buffering=like.line_buffering or os.isatty(fd),
+                            write_through=unbuffered)
 
 
 def _exit_code(exc: SystemExit) -> int:
