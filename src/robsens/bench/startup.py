@@ -239,12 +239,12 @@ def run(params: dict) -> None:
           f"{'warm' if warm_jobs else 'cold (jobs cannot run warm here)'} start")
     head = ("command", "warm", "cold", "python", "cli+params", "torch", "mlflow", "entry",
             "determinism", "tracking", "target", "heavy packages loaded")
-    print(f"{head[0]:<12}" + "".join(f"{h:>12}" for h in head[1:11]) + f"  {head[11]}")
+    print(f"{head[0]:<18}" + "".join(f"{h:>12}" for h in head[1:11]) + f"  {head[11]}")
     for name in commands:
         r = result[name]
         job = r["warm"] if warm_jobs else r["total"]
         verdict = "met" if job <= TARGET_S else "NOT met"
-        print(f"{name:<12}" + (f"{r['warm']:12.2f}" if warm_jobs else f"{'-':>12}")
+        print(f"{name:<18}" + (f"{r['warm']:12.2f}" if warm_jobs else f"{'-':>12}")
               + "".join(f"{r[k]:12.2f}" for k in (
                   "total", "python", "cli_params", "torch", "mlflow", "entry", "determinism",
                   "tracking")) + f"{verdict:>12}  {', '.join(r['loaded']) or '-'}")
