@@ -24,12 +24,17 @@ from robsens.pipeline import paths
 from robsens.pipeline.stages import BY_NAME
 
 PACKAGE = "robsens"
-# The checkout's source when run from a project root (Snakemake, DVC, the CLI), else the
-# installed package: the files declared as dependencies are the ones of this checkout.
-PACKAGE_DIR = (paths.SOURCE_DIR if paths.SOURCE_DIR.is_dir()
-               else Path(robsens.__file__).resolve().parent)
 CLI_ROOT = "robsens.__main__"
 NOT_A_DEPENDENCY = "# robsens: not-a-dependency"
+
+
+def package_dir() -> Path:
+    """The checkout's source when run from a project root (Snakemake, DVC, the CLI), else the
+    installed package: the files declared as dependencies are the ones of this checkout.
+    Looked up when used, never at import: a warm interpreter (:mod:`robsens.core.warm`)
+    imports this module in another folder than the job's."""
+    return (paths.SOURCE_DIR if paths.SOURCE_DIR.is_dir()
+            else Path(robsens.__file__).resolve().parent)
 
 
 def module_file(module: str) -> Path | None:
@@ -38,9 +43,10 @@ def module_file(module: str) -> Path | None:
     if parts[0] != PACKAGE:
         return None
     rel = Path(*parts[1:])
-    candidates = [PACKAGE_DIR / rel / "__init__.py"]
+    root = package_dir()
+    candidates = [root / rel / "__init__.py"]
     if len(parts) > 1:
-        candidates.insert(0, PACKAGE_DIR / rel.with_suffix(".py"))
+        candidates.insert(0, root / rel.with_suffix(".py"))
     for candidate in candidates:
         if candidate.is_file():
             return candidate
@@ -113,7 +119,7 @@ def stage_modules(stage: str) -> tuple[str, ...]:
 
 def source_path(module: str) -> str:
     """A module's file as a project-relative path (``src/robsens/...``)."""
-    return (paths.SOURCE_DIR / module_file(module).relative_to(PACKAGE_DIR)).as_posix()
+    return (paths.SOURCE_DIR / module_file(module).relative_to(package_dir())).as_posix()
 
 
 def code_files(stage: str) -> list[str]:
@@ -124,8 +130,8 @@ def code_files(stage: str) -> list[str]:
 def source_digest(*roots: str) -> str:
     """MD5 over the source of ``roots`` and every module they import (names and bytes): it
     changes exactly when one of those files does."""
-    h = hashlib.md5()
+    h, root = hashlib.md5(), package_dir()
     for module in closure(*roots):
         path = module_file(module)
-        h.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
