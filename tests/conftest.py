@@ -20,6 +20,9 @@ import yaml
 from robsens.pipeline.runs import drop_removed_models, merge
 
 ROOT = Path(__file__).resolve().parents[1]
+# Every job a test starts runs cold unless the test opts in (project_env(root, warm_dir),
+# tests/test_warm.py): a warm server costs a few seconds of imports per copy of the package.
+os.environ["ROBSENS_WARM"] = "0"
 BIN = Path(sys.executable).parent
 COPIED = ["Snakefile", "dvc.yaml", "params.yaml", "workflow", "profiles", "src", ".dvc/config",
           ".dvcignore", "configs"]
@@ -51,14 +54,13 @@ def tiny_params() -> dict:
 
 
 def project_env(root: Path, warm_dir: Path | None = None) -> dict[str, str]:
-    """The environment of a user in project ``root``. Jobs start cold unless ``warm_dir`` is
-    given (a folder from the ``warm_dir`` fixture): a warm server loads the project's own copy
-    of the package, which costs a few seconds per project and pays off only over many jobs
-    (tests/test_warm.py tests it; the end-to-end studies run with it, as users do)."""
+    """The environment of a user in project ``root``. Jobs start cold (as in every test) unless
+    ``warm_dir`` is given (a folder from the ``warm_dir`` fixture): a warm server loads the
+    project's own copy of the package, which costs a few seconds per project and pays off only
+    over many jobs (tests/test_warm.py tests it; the end-to-end studies run warm, as users
+    do)."""
     env = dict(os.environ)
-    if warm_dir is None:
-        env["ROBSENS_WARM"] = "0"
-    else:
+    if warm_dir is not None:
         env.pop("ROBSENS_WARM", None)
         env["ROBSENS_WARM_DIR"] = str(warm_dir)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"

@@ -15,7 +15,8 @@ from .conftest import ROOT, free_port, make_project, project_env, run, tiny_para
 def _mlflow(action: str, tmp_path: Path) -> subprocess.CompletedProcess:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
     env = {"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT / "src"),
-           "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}  # nothing listens there
+           "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+           "ROBSENS_WARM": "0"}
     return subprocess.run([sys.executable, "-m", "robsens", "mlflow", action], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=120)
 

@@ -239,7 +239,9 @@ def fingerprint() -> dict[str, tuple[int, int, int]]:
     any edit, install or new module changes it."""
     files = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
     package = _package_dir()
-    files.update(str(p) for p in package.rglob("*") if "__pycache__" not in p.parts)
+    # files only: a folder's mtime moves when Python first writes its __pycache__
+    files.update(str(p) for p in package.rglob("*")
+                 if "__pycache__" not in p.parts and p.is_file())
     stats = {}
     for name in files:
         if name:
