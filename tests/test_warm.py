@@ -55,12 +55,44 @@ def wait_for_server(folder: Path, seconds: float = 180) -> Path:
         if sockets:
             return sockets[0]
         time.sleep(0.2)
-    logs = "\n".join(p.read_text() for p in folder.glob("*.log"))
-    raise AssertionError(f"no warm server came up in {folder} within {seconds} s:\n{logs}")
+    raise AssertionError(f"no warm server came up in {folder} within {seconds} s:\n"
+                         f"{server_log(folder)}")
 
 
 def server_log(folder: Path) -> str:
     return "\n".join(p.read_text() for p in folder.glob("*.log"))
+
+
+@pytest.fixture
+def probe(tmp_path: Path, folder: Path) -> tuple[list[str], dict[str, str]]:
+    """A client for the probe target, and its environment: the test's server folder and the
+    target on the path."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "probe_target.py").write_text(PROBE_MODULE)
+    env = {**os.environ, warm.DIR_ENV: str(folder), "PYTHONPATH": str(tmp_path / "lib")}
+    env.pop(warm.SWITCH_ENV, None)
+    return [sys.executable, "-c", CLIENT, "probe_target:main"], env
+
+
+def start_server(client: list[str], env: dict[str, str], folder: Path
+                 ) -> subprocess.CompletedProcess:
+    """A first job, which finds no server and starts one; returns once the server is up."""
+    first = subprocess.run([*client, "0"], env=env, capture_output=True, text=True, input="",
+                           timeout=60)
+    wait_for_server(folder)
+    return first
+
+
+def sleeping_job(client: list[str], env: dict[str, str], pid_file: Path,
+                 **popen: object) -> tuple[subprocess.Popen, int]:
+    """A warm job that sleeps, and the pid of its child (which the job writes first)."""
+    proc = subprocess.Popen([*client, "sleep", str(pid_file)], env=env,
+                            stdin=subprocess.DEVNULL, **popen)
+    deadline = time.time() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.time() < deadline, "the job did not start"
+        time.sleep(0.1)
+    return proc, int(pid_file.read_text())
 
 
 def outputs(project: Path) -> dict[str, bytes]:
@@ -87,17 +119,11 @@ def test_a_warm_job_writes_the_same_bytes_as_a_cold_one(tmp_path: Path, folder: 
     assert outputs(project) == warm_bytes
 
 
-def test_a_job_gets_its_streams_folder_environment_and_status(tmp_path: Path, folder: Path
-                                                              ) -> None:
-    (tmp_path / "lib").mkdir()
-    (tmp_path / "lib" / "probe_target.py").write_text(PROBE_MODULE)
-    env = {**os.environ, warm.DIR_ENV: str(folder), "PYTHONPATH": str(tmp_path / "lib")}
-    env.pop(warm.SWITCH_ENV, None)
-    client = [sys.executable, "-c", CLIENT, "probe_target:main"]
-    first = subprocess.run([*client, "0"], env=env, cwd=tmp_path, capture_output=True,
-                           text=True, input="", timeout=60)
+def test_a_job_gets_its_streams_folder_environment_and_status(tmp_path: Path, folder: Path,
+                                                              probe) -> None:
+    client, env = probe
+    first = start_server(client, env, folder)
     assert first.returncode == 91, first.stderr  # no server yet: it starts one
-    wait_for_server(folder)
     job_dir = tmp_path / "elsewhere"
     job_dir.mkdir()
     done = subprocess.run([*client, "7"], env=env | {"PROBE_VALUE": "from the job"},
@@ -110,23 +136,11 @@ def test_a_job_gets_its_streams_folder_environment_and_status(tmp_path: Path, fo
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
-def test_a_job_stops_with_its_waiting_process(tmp_path: Path, folder: Path,
+def test_a_job_stops_with_its_waiting_process(tmp_path: Path, folder: Path, probe,
                                               how: signal.Signals) -> None:
-    (tmp_path / "lib").mkdir()
-    (tmp_path / "lib" / "probe_target.py").write_text(PROBE_MODULE)
-    env = {**os.environ, warm.DIR_ENV: str(folder), "PYTHONPATH": str(tmp_path / "lib")}
-    env.pop(warm.SWITCH_ENV, None)
-    client = [sys.executable, "-c", CLIENT, "probe_target:main"]
-    subprocess.run([*client, "0"], env=env, capture_output=True, input="", timeout=60)
-    wait_for_server(folder)
-    pid_file = tmp_path / "pid"
-    proc = subprocess.Popen([*client, "sleep", str(pid_file)], env=env,
-                            stdin=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.time() < deadline, "the job did not start"
-        time.sleep(0.1)
-    child = int(pid_file.read_text())
+    client, env = probe
+    start_server(client, env, folder)
+    proc, child = sleeping_job(client, env, tmp_path / "pid")
     assert child != proc.pid
     proc.send_signal(how)
     assert proc.wait(timeout=30) == -how  # the client ends as the signal ends a process
@@ -136,23 +150,12 @@ def test_a_job_stops_with_its_waiting_process(tmp_path: Path, folder: Path,
         time.sleep(0.1)
 
 
-def test_a_killed_job_ends_its_waiting_process_the_same_way(tmp_path: Path, folder: Path
-                                                            ) -> None:
-    (tmp_path / "lib").mkdir()
-    (tmp_path / "lib" / "probe_target.py").write_text(PROBE_MODULE)
-    env = {**os.environ, warm.DIR_ENV: str(folder), "PYTHONPATH": str(tmp_path / "lib")}
-    env.pop(warm.SWITCH_ENV, None)
-    client = [sys.executable, "-c", CLIENT, "probe_target:main"]
-    subprocess.run([*client, "0"], env=env, capture_output=True, input="", timeout=60)
-    wait_for_server(folder)
-    pid_file = tmp_path / "pid"
-    proc = subprocess.Popen([*client, "sleep", str(pid_file)], env=env,
-                            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 30
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.time() < deadline, "the job did not start"
-        time.sleep(0.1)
-    os.kill(int(pid_file.read_text()), signal.SIGKILL)  # as the OOM killer would
+def test_a_killed_job_ends_its_waiting_process_the_same_way(tmp_path: Path, folder: Path,
+                                                            probe) -> None:
+    client, env = probe
+    start_server(client, env, folder)
+    proc, child = sleeping_job(client, env, tmp_path / "pid", stderr=subprocess.PIPE)
+    os.kill(child, signal.SIGKILL)  # as the OOM killer would
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL and not err, err
 
