@@ -40,7 +40,8 @@ def overlay(base: dict, patch: dict) -> dict:
 def keep_models(params: dict, names: tuple[str, ...]) -> dict:
     """``params`` with only the models ``names`` (in both image studies), in place."""
     params["models"] = {k: v for k, v in params["models"].items() if k in names}
-    params["spurious"]["models"] = [m for m in params["spurious"]["models"] if m in names]
+    for study in ("corner", "spurious"):
+        params[study]["models"] = [m for m in params[study]["models"] if m in names]
     return params
 
 
@@ -114,11 +115,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests that change it and put it back never overlap. The Slurm test, the longest single
     test, goes first: xdist hands out the largest group (the small study's) first, then tests
     in this order, so the two long ones start at once on different workers instead of one
-    ending the run alone."""
+    ending the run alone. Tests are also marked ``unit`` or ``e2e`` (see below)."""
     for item in items:
         shared = [name for name in SHARED_STUDIES if name in getattr(item, "fixturenames", ())]
         if shared:
             item.add_marker(pytest.mark.xdist_group(shared[0]))
+        # a module that starts projects, servers or subprocesses says so (pytestmark e2e or
+        # slurm); every other test runs in-process: the fast inner loop, ./dev test --fast
+        if not (item.get_closest_marker("e2e") or item.get_closest_marker("slurm")):
+            item.add_marker(pytest.mark.unit)
     items.sort(key=lambda item: item.get_closest_marker("slurm") is None)
 
 
@@ -186,7 +191,7 @@ def small_study_params() -> dict:
     in the report stage)."""
     params = tiny_params()
     keep_models(params, ("erm", "fcl"))
-    params["train"]["epochs"] = 3
+    params["train"]["max_epochs"] = 3
     params["mlflow"]["experiment"] = "robsens-small"
     params["mlflow"]["log_training"] = "live"
     return params

@@ -24,6 +24,8 @@ from robsens.pipeline.stages import STAGES
 
 from .conftest import project_env, run
 
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
+
 ALL_MODULES = sorted({m for stage in STAGES for m in deps.stage_modules(stage.name)})
 
 

@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from robsens.core.config import ParamsError, load_params, validate_params
+from robsens.core.config import ParamsError
+from robsens.pipeline.params import load_params, validate_params
 from robsens.pipeline.runs import drop_removed_models, merge
 
 from .conftest import ROOT, make_project, project_env, tiny_params
+
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +57,13 @@ def test_default_and_overlay_configs_are_valid() -> None:
 
 def test_cli_reports_bad_params_without_traceback(tmp_path: Path, params: dict) -> None:
     bad = copy.deepcopy(params)
-    bad["train"]["epochs"] = "many"
+    bad["train"]["max_epochs"] = "many"
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(bad))
     proc = subprocess.run([sys.executable, "-m", "robsens", "--params", str(path), "validate"],
                           capture_output=True, text=True)
     assert proc.returncode == 2
-    assert "'train.epochs'" in proc.stderr
+    assert "'train.max_epochs'" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
 
 

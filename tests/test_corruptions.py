@@ -1,5 +1,5 @@
 """Every corruption keeps shape, dtype and range, is reproducible per seed, and grows with
-severity; the suite is the one the issue lists."""
+severity; the suite is the one the issue lists, each corruption in exactly one family."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from robsens.pipeline.docs import corruption_table
 from robsens.robustness.corruptions import (
     CHUNK,
     CORRUPTIONS,
+    FAMILIES,
     SEVERITIES,
+    by_family,
     corrupt,
     corruption_seed,
 )
@@ -37,6 +39,15 @@ MNIST_C = {
     "canny_edges",
 }
 IMAGENET_C = {"gaussian_noise", "speckle_noise", "gaussian_blur", "contrast", "pixelate", "jpeg"}
+# Hendrycks & Dietterich's grouping where ImageNet-C has the kind; MNIST-C's affine warps are
+# geometric, its drawn-on artefacts digital.
+FAMILY_TABLE = {
+    "noise": ["shot_noise", "impulse_noise", "gaussian_noise", "speckle_noise"],
+    "blur": ["glass_blur", "motion_blur", "gaussian_blur"],
+    "weather": ["brightness", "fog", "spatter"],
+    "digital": ["stripe", "dotted_line", "zigzag", "canny_edges", "contrast", "pixelate", "jpeg"],
+    "geometric": ["shear", "scale", "rotate", "translate"],
+}
 DETERMINISTIC = {
     "scale",
     "brightness",
@@ -72,11 +83,32 @@ def digits() -> torch.Tensor:
 def test_the_suite_is_the_issues_list() -> None:
     assert set(CORRUPTIONS) == MNIST_C | IMAGENET_C
     assert all(len(spec.levels) == len(SEVERITIES) for spec in CORRUPTIONS.values())
+    assert {name for name, spec in CORRUPTIONS.items() if spec.suite == "MNIST-C"} == MNIST_C
+    assert {name for name, spec in CORRUPTIONS.items() if spec.suite == "ImageNet-C"} == IMAGENET_C
 
 
-def test_readme_and_schema_name_the_same_suite() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert corruption_table() in readme
+def test_every_corruption_is_in_exactly_one_family() -> None:
+    assert all(spec.family in FAMILIES for spec in CORRUPTIONS.values())
+    groups = by_family(CORRUPTIONS)
+    assert list(groups) == list(FAMILIES)  # every family used, in the report's order
+    grouped = [name for names in groups.values() for name in names]
+    assert sorted(grouped) == sorted(CORRUPTIONS)  # each corruption once
+    assert {family: sorted(names) for family, names in groups.items()} == {
+        family: sorted(names) for family, names in FAMILY_TABLE.items()}
+
+
+def test_by_family_keeps_the_given_order_and_drops_empty_families() -> None:
+    groups = by_family(["rotate", "fog", "shot_noise", "brightness"])
+    assert groups == {"noise": ["shot_noise"], "weather": ["fog", "brightness"],
+                      "geometric": ["rotate"]}
+    assert list(groups) == ["noise", "weather", "geometric"]
+    with pytest.raises(KeyError):
+        by_family(["frost"])
+
+
+def test_parameter_docs_and_schema_name_the_same_suite() -> None:
+    reference = (Path(__file__).resolve().parents[1] / "docs/parameters.md").read_text()
+    assert corruption_table() in reference
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     allowed = schema["properties"]["robustness"]["properties"]["corruptions"]["items"]["enum"]
     assert allowed == list(CORRUPTIONS)

@@ -1,8 +1,8 @@
 """A pipeline killed with SIGKILL recovers with one step and loses no finished work.
 
-The documented step (README, "After a crash") is ``snakemake --unlock`` then the usual run
-(the workflow profile reruns incomplete jobs); ``./dev run`` takes it by itself when the lock
-is stale (``./dev unlock`` alone, here).
+The documented step (docs/operations.md, crash recovery) is ``snakemake --unlock`` then the
+usual run (the workflow profile reruns incomplete jobs); ``./dev run`` takes it by itself when
+the lock is stale (``./dev unlock`` alone, here).
 """
 
 from __future__ import annotations
@@ -16,11 +16,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from robsens.core.config import model_names
 from robsens.pipeline import paths
 from robsens.pipeline.stages import STAGES
 
 from .conftest import ROOT, make_project, project_env, run, small_study_params
+
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
 
 
 def snakemake_project(dest: Path, params: dict) -> Path:
@@ -95,7 +99,7 @@ def test_killed_pipeline_resumes_and_matches_an_uninterrupted_run(tmp_path: Path
     assert not processes_in(project)
     assert list((project / ".snakemake/locks").iterdir()), "the kill left no lock to recover from"
 
-    interrupted = [m for m in params["models"]
+    interrupted = [m for m in params["corner"]["models"]
                    if list((checkpoints / m / "seed0").glob("*.pt"))
                    and not (project / f"benchmarks/train/{m}/seed0.tsv").exists()]
     assert interrupted, "no training was interrupted after its first checkpoint"
@@ -119,7 +123,7 @@ def test_killed_pipeline_resumes_and_matches_an_uninterrupted_run(tmp_path: Path
     exp = client.get_experiment_by_name(params["mlflow"]["experiment"])
     keys = [r.data.tags["robsens.run_key"] for r in client.search_runs([exp.experiment_id])]
     # + the linear study and the pipeline run
-    assert len(keys) == len(set(keys)) == (len(params["models"]) + 2
+    assert len(keys) == len(set(keys)) == (len(params["corner"]["models"]) + 2
                                             + len(params["spurious"]["models"]))
     print(f"killed + recovered {recovered_s:.0f} s; "
           f"interrupted trainings {interrupted}; {len(kept)} finished outputs kept")

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from robsens.blocks.regions import corner_slices, region_masks
 from robsens.data.corner import build_splits, corner_label, synthesize
-from robsens.data.regions import corner_slices, region_masks
 
 from .conftest import tiny_params
 

@@ -15,6 +15,8 @@ from robsens.pipeline import paths
 from robsens.pipeline.stages import STAGES
 from tests.conftest import ROOT, keep_models, make_project, run, small_study_params, tiny_params
 
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
+
 
 def test_plots_show_draws_training_and_robustness_curves(small_study: Path,
                                                          tmp_path: Path) -> None:

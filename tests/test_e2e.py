@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from robsens.core.tracking import experiment_name
 from robsens.pipeline.runs import run_params
 
 from .conftest import ROOT, keep_models, make_project, project_env, rest, run, tiny_params
+
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
 
 SMOKE = ["--configfile", "configs/smoke.yaml"]  # the overlay: one model per role, one seed
 
@@ -43,7 +46,7 @@ def test_the_overlay_reached_every_job_and_left_the_default_study_alone(snakemak
     manifest = json.loads((root / "data/corner/manifest.json").read_text())
     assert manifest["splits"]["train"]["n"] == smoke_params()["data"]["n_train"]
     trained = {p.parts[-3] for p in (root / "results/models").glob("*/seed0/model.pt")}
-    assert trained == set(smoke_params()["models"])
+    assert trained == set(smoke_params()["corner"]["models"])
     assert not (project / "results").exists() and not (project / "reports").exists()
 
 
@@ -57,7 +60,7 @@ def test_snakemake_writes_report_and_figures(snakemake_project) -> None:
     print(f"smoke DAG through Snakemake: {seconds:.0f} s")
     project = project / "runs/smoke"
     report = (project / "reports/results.md").read_text()
-    for model in smoke_params()["models"]:
+    for model in smoke_params()["corner"]["models"]:
         assert re.search(rf"^\| {model} \|", report, re.M), model
     figures = list((project / "reports/figures").glob("*.png"))
     assert len(figures) >= 2 and all(f.stat().st_size > 5000 for f in figures)
@@ -72,7 +75,7 @@ def test_snakemake_writes_report_and_figures(snakemake_project) -> None:
 def test_the_spurious_study_is_trained_evaluated_and_reported(snakemake_project) -> None:
     project, _, _ = snakemake_project
     root, params = project / "runs/smoke", smoke_params()
-    assert params["spurious"]["models"] == ["erm", "adv_linf"]
+    assert params["spurious"]["models"] == ["erm", "adv_linf", "cue_control"]
     manifest = json.loads((root / "data/spurious/manifest.json").read_text())
     assert manifest["splits"]["test_reversed"]["cue_agreement"] == 0
     for model in params["spurious"]["models"]:
@@ -98,14 +101,17 @@ def test_the_spurious_study_is_trained_evaluated_and_reported(snakemake_project)
 
 def test_runs_are_listed_by_the_mlflow_rest_api(snakemake_project, mlflow_server: str) -> None:
     params = smoke_params()
+    # a named run logs into its own experiment, never into the default study's
+    assert experiment_name(params) == f"{params['mlflow']['experiment']}-smoke"
     exp = rest(mlflow_server, "experiments/get-by-name",
-               query=f"experiment_name={params['mlflow']['experiment']}")["experiment"]
+               query=f"experiment_name={experiment_name(params)}")["experiment"]
     runs = rest(mlflow_server, "runs/search", {"experiment_ids": [exp["experiment_id"]],
                                               "max_results": 1000})["runs"]
     tags_of = lambda r: {t["key"]: t["value"] for t in r["data"]["tags"]}  # noqa: E731
+    assert {tags_of(r).get("run") for r in runs if "study" in tags_of(r)} == {"smoke"}
     training = [r for r in runs if tags_of(r).get("study") == "corner"]
     spurious = [r for r in runs if tags_of(r).get("study") == "spurious"]
-    assert len(training) == len(params["models"]) * len(params["seeds"])
+    assert len(training) == len(params["corner"]["models"]) * len(params["seeds"])
     assert len(spurious) == len(params["spurious"]["models"]) * len(params["seeds"])
     assert sorted(tags_of(r).get("stage") for r in runs
                   if r not in training + spurious) == ["linear", "pipeline"]
@@ -125,7 +131,8 @@ def test_runs_are_listed_by_the_mlflow_rest_api(snakemake_project, mlflow_server
         assert {"train.lr", "hparams.method", "data.source"} <= params_logged
         history = rest(mlflow_server, "metrics/get-history",
                        query=f"run_id={r['info']['run_id']}&metric_key=val_accuracy")["metrics"]
-        assert sorted(m["step"] for m in history) == list(range(1, params["train"]["epochs"] + 1))
+        steps = list(range(1, params["train"]["max_epochs"] + 1))
+        assert sorted(m["step"] for m in history) == steps
         files = rest(mlflow_server, "artifacts/list", query=f"run_id={r['info']['run_id']}")
         assert {"history.json", "clean.json"} <= {f["path"] for f in files["files"]}
 
@@ -142,10 +149,10 @@ def test_training_param_change_reruns_training_and_downstream_only(snakemake_pro
     project, env, _ = snakemake_project
     lr = smoke_params()["train"]["lr"] / 2
     jobs = job_counts(run(["snakemake", "-n", "--cores", "2", *SMOKE, "--config",
-                           f"train={{epochs: 2, batch_size: 64, lr: {lr}}}"],
+                           f"train={{max_epochs: 2, batch_size: 64, lr: {lr}}}"],
                           project, env).stdout)
     params = smoke_params()
-    n_runs = len(params["models"]) * len(params["seeds"])
+    n_runs = len(params["corner"]["models"]) * len(params["seeds"])
     assert jobs["train"] == n_runs and jobs["evaluate"] == n_runs and jobs["report"] == 1
     assert "synthesize" not in jobs
 

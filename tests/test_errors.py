@@ -18,6 +18,8 @@ from robsens.core.errors import InputError, reading
 
 from .conftest import ROOT, free_port, make_project, project_env, tiny_params
 
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
+
 SHARED = ROOT.parent / "shared" / "datasets" / "mnist"  # the real MNIST test split, if here
 
 

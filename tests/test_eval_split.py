@@ -13,6 +13,8 @@ from robsens.pipeline import paths
 
 from .conftest import make_project, overlay, run, tiny_params
 
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
+
 TEST_SIDE = {str(paths.split_path("test")), str(paths.split_path("probe"))}
 VAL_SIDE = {str(paths.split_path("val")), str(paths.split_path("val_probe"))}
 
@@ -22,7 +24,7 @@ def val_project(tmp_path: Path) -> Path:
     """The smoke study with two models (baseline and FCL), scored on validation; without the
     spurious-background study, which has no evaluation-split switch (its own splits)."""
     params = overlay(tiny_params(), {"evaluate": {"split": "val"}, "models": {
-        "noise_0p6": None, "adv_linf": None, "fcl_random": None},
+        "noise_0p6": None, "adv_linf": None, "fcl_random": None, "fcl_oracle": None},
         "spurious": {"models": []}})
     return make_project(tmp_path / "project", params)
 

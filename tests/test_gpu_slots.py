@@ -15,6 +15,8 @@ import torch
 
 from robsens.core import runtime
 
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # A job: claim one of `count` slots, report when it got which, hold it `hold` seconds.
@@ -22,6 +24,7 @@ JOB = """
 import sys, time
 from pathlib import Path
 from robsens.core.runtime import claim_gpu_slot
+
 count, lock_dir, hold = int(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
 slot = claim_gpu_slot(count, lock_dir, poll_s=0.05)
 start = time.time()

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from .conftest import ROOT, free_port, make_project, project_env, run, tiny_params
+
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
 
 
 def _mlflow(action: str, tmp_path: Path) -> subprocess.CompletedProcess:

@@ -23,6 +23,8 @@ from robsens.pipeline import paths
 
 from .conftest import rest, small_study_params
 
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
+
 
 def tags_of(r: dict) -> dict[str, str]:
     return {t["key"]: t["value"] for t in r["data"].get("tags", [])}
@@ -51,7 +53,7 @@ def test_experiment_opens_on_the_training_runs_view(logged) -> None:
 
 def test_training_is_logged_live(logged, mlflow_server: str) -> None:
     _, _, runs = logged
-    epochs = small_study_params()["train"]["epochs"]
+    epochs = small_study_params()["train"]["max_epochs"]
     for r in training_runs(runs):
         info = r["info"]
         points = rest(mlflow_server, "metrics/get-history",
@@ -121,6 +123,6 @@ def test_one_pipeline_run_holds_the_report_and_links_the_runs(logged, mlflow_ser
     assert metrics["clean.erm.accuracy"] == pytest.approx(summary["clean.erm.accuracy"])
     children = [r for r in runs if tags_of(r).get("robsens.pipeline_run") == run_id]
     assert sorted(tags_of(r).get("model", "linear") for r in children) == sorted(
-        [*params["models"], *params["spurious"]["models"], "linear"])
+        [*params["corner"]["models"], *params["spurious"]["models"], "linear"])
     note = tags_of(pipeline)["mlflow.note.content"]
     assert all(r["info"]["run_id"] in note for r in children)

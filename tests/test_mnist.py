@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robsens.core.config import load_params
 from robsens.core.io import load_json
 from robsens.data import mnist
 from robsens.data.corner import synthesize
+from robsens.pipeline.params import load_params
 
 from .conftest import ROOT, tiny_params
 

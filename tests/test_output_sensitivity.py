@@ -21,12 +21,12 @@ from scipy.spatial.distance import jensenshannon
 from torch import nn
 
 from robsens.blocks.model import CornerNet
+from robsens.blocks.regions import region_masks
 from robsens.clean.metrics import evaluate_clean
 from robsens.core.io import save_json
-from robsens.data.regions import region_masks
 from robsens.pipeline import paths
 from robsens.report.claims import decide_claim
-from robsens.report.tables import per_seed_table
+from robsens.report.per_seed import per_seed_table
 from robsens.sensitivity.maps import (
     DIVERGENCE_FLOOR,
     MapSettings,
@@ -171,7 +171,8 @@ def test_per_image_outcomes_from_the_metrics_files_decide_claims(
     than the leaky one, image by image."""
     monkeypatch.chdir(tmp_path)
     params = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
-    params.update(models={"leaky": {"method": "erm"}, "gated": {"method": "fcl"}}, seeds=[0, 1])
+    params.update(models={"leaky": {"method": "erm"}, "gated": {"method": "fcl"}}, seeds=[0, 1],
+                  corner={"models": ["leaky", "gated"]})
     for seed in params["seeds"]:
         test, probe = coded_splits(seed=seed)
         for name, leak in (("leaky", 20.0), ("gated", 0.0)):

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from robsens.pipeline.runs import run_params
 
 from .conftest import ROOT, run
+
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
 
 
 def dry(project: Path, *args: str, check: bool = True):

@@ -9,11 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """
 import json, robsens
 from robsens.core.config import SCHEMA_PATH, _schema
+
 print(json.dumps({"package": robsens.__file__, "schema": str(SCHEMA_PATH),
                   "keys": sorted(_schema()["properties"])}))
 """

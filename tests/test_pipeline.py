@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from robsens.pipeline import deps
 from robsens.pipeline.dvc import render
@@ -36,9 +41,32 @@ def test_every_stage_entry_is_a_module_with_run() -> None:
         assert deps.module_file(stage.entry) is not None
 
 
-def test_source_digest_covers_the_imported_code() -> None:
-    loop = deps.source_digest("robsens.training.loop")
-    assert loop == deps.source_digest("robsens.training.loop")
-    # the loop imports the method registry, so the digest is the one of that closure
-    assert loop == deps.source_digest("robsens.training.loop", "robsens.methods.fcl")
-    assert loop != deps.source_digest("robsens.training.loop", "robsens.report.assemble")
+def runtime_imports(module: str) -> set[str]:
+    """The package modules a fresh interpreter has loaded after importing ``module``: a trace
+    of the real imports, independent of the static analysis in ``deps``."""
+    code = (f"import sys, {module}; print(*sorted(m for m in sys.modules "
+            "if m == 'robsens' or m.startswith('robsens.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout
+    return set(out.split())
+
+
+@pytest.mark.e2e  # a subprocess traces the imports
+def test_source_digest_covers_the_imported_code(tmp_path: Path, monkeypatch) -> None:
+    traced = runtime_imports("robsens.training.loop")
+    assert "robsens.methods.fcl" in traced and "robsens.report.assemble" not in traced
+    assert traced <= set(deps.closure("robsens.training.loop"))
+    # on a copy of the package: an edit to any traced module moves the digest, an edit to a
+    # module the training never loads does not
+    copy = tmp_path / "robsens"
+    shutil.copytree(deps.package_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(deps, "package_dir", lambda: copy)
+    before = deps.source_digest("robsens.training.loop")
+    for module in [*sorted(traced), "robsens.report.assemble"]:
+        path = deps.module_file(module)
+        original = path.read_bytes()
+        path.write_bytes(original + b"\nEDITED = 1\n")
+        moved = deps.source_digest("robsens.training.loop") != before
+        path.write_bytes(original)
+        assert moved == (module in traced), module
+    assert deps.source_digest("robsens.training.loop") == before

@@ -25,6 +25,8 @@ from robsens.core import reproducibility as repro
 
 from .conftest import ROOT, project_env, run, tiny_params
 
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
+
 # name -> what that machine's libraries would pick (ATen reads ATEN_CPU_CAPABILITY, oneDNN
 # ONEDNN_MAX_CPU_ISA, numpy NPY_DISABLE_CPU_FEATURES, OpenBLAS OPENBLAS_CORETYPE)
 MACHINES: dict[str, dict[str, str]] = {
@@ -52,7 +54,7 @@ needs_avx512 = pytest.mark.skipif(
 def _params(mode: str) -> dict:
     params = tiny_params()
     params["reproducibility"] = mode
-    params["train"]["epochs"] = 1
+    params["train"]["max_epochs"] = 1
     return params
 
 

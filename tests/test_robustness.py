@@ -1,21 +1,26 @@
-"""RFS against hand-computed values, region noise confined to its region, and the scoring of
-models on stored corrupted sets."""
+"""RFS against hand-computed values, region noise confined to its region, the scoring of
+models on stored corrupted sets, and the per-family means and relative corruption error on
+planted per-corruption accuracies."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
-from robsens.data.regions import region_masks
+from robsens.blocks.regions import region_masks
 from robsens.robustness.corruptions import SEVERITIES
 from robsens.robustness.corruptions.sets import write_corrupted_sets
 from robsens.robustness.metrics import (
+    RCE,
     evaluate_robustness,
+    family_means,
     region_noise,
+    relative_corruption_error,
     rfs,
     rfs_curve,
     score_corrupted_set,
@@ -121,6 +126,10 @@ def test_evaluate_robustness_scores_every_set(tmp_path: Path) -> None:
     per_image = metrics["per_image"]["mean_corrupted_accuracy"]  # what the claims pair
     assert np.mean(per_image) == pytest.approx(metrics["mean_corrupted_accuracy"])
     assert metrics["mean_corrupted_rare_accuracy"] == pytest.approx(3 / 5)
+    # one family mean per family in the run, none for the others
+    assert {k for k in metrics if k.startswith("mean_corrupted_accuracy_")} == {
+        "mean_corrupted_accuracy_geometric", "mean_corrupted_accuracy_weather"}
+    assert metrics["mean_corrupted_accuracy_weather"] == pytest.approx(3 / 8)
     assert metrics["rfs"]["rfs"] == [0.0, 0.0] and metrics["mean_rfs"] == 0.0
     for region in ("fg", "bg"):  # the RFS regions' per-image outcomes average to their scalar
         key = f"rfs_{region}_accuracy"
@@ -135,3 +144,40 @@ def test_evaluate_robustness_refuses_mismatched_labels(tmp_path: Path) -> None:
         evaluate_robustness(
             Constant(12), tmp_path, ["rotate"], (x, LABELS.flip(0)), REGIONS, [0.2], 0, 4
         )
+
+
+def test_family_means_match_hand_computed_values() -> None:
+    accuracy = {
+        "shot_noise": [0.9, 0.8, 0.7, 0.6, 0.5],  # noise: (3.5 + 5.0) / 10
+        "fog": [0.5, 0.5, 0.5, 0.5, 0.0],  # weather: (2.0 + 1.5) / 10
+        "gaussian_noise": [1.0] * 5,
+        "rotate": [0.2, 0.4, 0.6, 0.8, 1.0],  # geometric: 3.0 / 5
+        "brightness": [0.3] * 5,
+    }
+    assert family_means(accuracy) == pytest.approx({
+        "mean_corrupted_accuracy_noise": 0.85,
+        "mean_corrupted_accuracy_weather": 0.35,
+        "mean_corrupted_accuracy_geometric": 0.6,
+    })
+
+
+def test_relative_corruption_error_matches_hand_computed_values() -> None:
+    accuracy = {  # (model, seed) -> corruption -> accuracy per severity
+        ("erm", 0): {"fog": [0.9, 0.7], "rotate": [0.8, 0.8]},  # errors 0.4, 0.4
+        ("fcl", 0): {"fog": [0.95, 0.85], "rotate": [0.6, 0.6]},  # 0.2, 0.8: E = 0.5, 2
+        ("erm", 1): {"fog": [1.0, 1.0], "rotate": [0.5, 0.5]},  # fog error 0: left out
+        ("fcl", 1): {"fog": [0.9, 0.9], "rotate": [0.75, 0.75]},  # rotate E = 0.5 / 1
+        ("fcl", 2): {"fog": [0.9, 0.9], "rotate": [0.75, 0.75]},  # no baseline at seed 2
+    }
+    robust = pd.DataFrame([{"model": m, "seed": s, "accuracy": a}
+                           for (m, s), a in accuracy.items()])
+    rows = [("fcl", 1, "fcl"), ("erm", 0, "baseline"), ("fcl", 0, "fcl"), ("erm", 1, "baseline"),
+            ("fcl", 2, "fcl"), ("noise_0.1", 0, "noise_curve")]  # no robustness metrics
+    table = pd.DataFrame(rows, columns=["model", "seed", "role"], index=[5, 3, 8, 1, 0, 2])
+    out = relative_corruption_error(table, robust)
+    assert out.name == RCE and out.index.equals(table.index)
+    assert out[3] == 1.0 and out[1] == 1.0  # the baseline's, exactly
+    assert out[8] == pytest.approx((0.5 + 2.0) / 2)
+    assert out[5] == pytest.approx(0.5)
+    assert np.isnan(out[0]) and np.isnan(out[2])
+    assert relative_corruption_error(table.drop(columns="role"), robust).isna().all()

@@ -1,4 +1,5 @@
-"""The robustness report section: long tables, claim verdicts and an end-to-end render."""
+"""The robustness report section: long tables, per-family means and the relative corruption
+error, claim verdicts and an end-to-end render."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from robsens.core.io import save_json
 from robsens.pipeline import paths
 from robsens.robustness.claims import curve_at
-from robsens.robustness.report import per_severity, per_sigma, robustness_section
+from robsens.robustness.metrics import RCE
+from robsens.robustness.report import per_family, per_severity, per_sigma, robustness_section
 
 PARAMS = {
     "models": {
@@ -22,6 +24,7 @@ PARAMS = {
         "adv_linf": {"method": "adv_linf", "eps": 0.1},
         "fcl_random": {"method": "fcl_random"},
     },
+    "corner": {"models": ["erm", "noise_0.1", "noise_0.6", "fcl", "adv_linf", "fcl_random"]},
     "seeds": [0, 1],
     "report": {"ci_level": 0.95},
     "robustness": {"seed": 0, "corruptions": ["fog", "rotate"], "rfs_sigmas": [0.2, 0.5],
@@ -44,8 +47,9 @@ def _robustness(model: str, seed: int) -> dict:
     return {
         "model": model, "method": PARAMS["models"][model]["method"], "seed": seed,
         "n_images": 50, "severities": [1, 2, 3, 4, 5],
-        "accuracy": {"fog": [acc + jitter] * 5, "rotate": [acc - jitter] * 5},
-        "rare_accuracy": {"fog": [0.5] * 5, "rotate": [0.4] * 5},
+        # not in family order (weather before geometric): the report reorders
+        "accuracy": {"rotate": [acc - jitter] * 5, "fog": [acc + jitter] * 5},
+        "rare_accuracy": {"rotate": [0.4] * 5, "fog": [0.5] * 5},
         "mean_corrupted_accuracy": acc, "mean_corrupted_rare_accuracy": 0.45,
         "rfs": {"sigma": [0.2, 0.5], "rfs": [rfs - jitter, rfs + jitter]}, "mean_rfs": rfs,
     }
@@ -83,6 +87,25 @@ def test_section_renders_tables_figures_and_claims(metrics_dir: Path) -> None:
     assert "| noise_0.6 | noise_aug | 2 | 0.800 ± 0.000 |" in text
     assert summary["robustness"]["fcl"]["mean_corrupted_accuracy"] == pytest.approx(0.70)
     assert "claims" not in summary  # decided by robsens.report.claims from the per-seed table
+    # the per-family table: one column per family of the run, then the relative error
+    assert ("| model | method | seeds | weather | geometric | relative corruption error (mCE) |"
+            in text)
+    erm = [line for line in text.splitlines() if line.startswith("| erm | erm | 2 |")]
+    assert any(line.endswith("| 1.000 ± 0.000 |") for line in erm)
+    # the per-corruption table, ordered by family
+    assert text.index("| weather | fog |") < text.index("| geometric | rotate |")
+
+
+def test_per_family_table_matches_hand_computed_values() -> None:
+    robust = pd.DataFrame([_robustness(m, s) for m in ("erm", "noise_0.6") for s in (0, 1)])
+    table = per_family(PARAMS, robust).set_index(["model", "seed"])
+    assert table.loc[("noise_0.6", 1), "mean_corrupted_accuracy_weather"] == pytest.approx(0.81)
+    assert table.loc[("noise_0.6", 1), "mean_corrupted_accuracy_geometric"] == pytest.approx(0.79)
+    assert table.loc[("erm", 0), RCE] == table.loc[("erm", 1), RCE] == 1.0
+    # errors per severity: seed 0 erm 0.4 / noise 0.2 on both; seed 1 fog 0.39 / 0.19, rotate
+    # 0.41 / 0.21 (severities cancel, the same at each)
+    assert table.loc[("noise_0.6", 0), RCE] == pytest.approx(0.5)
+    assert table.loc[("noise_0.6", 1), RCE] == pytest.approx((0.19 / 0.39 + 0.21 / 0.41) / 2)
 
 
 def test_section_without_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

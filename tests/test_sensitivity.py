@@ -19,8 +19,9 @@ from robsens.blocks.attribution import (
 from robsens.blocks.model import CornerNet
 from robsens.blocks.perturb import perturbed_values
 from robsens.blocks.predict import predict
-from robsens.core.config import ParamsError, load_params, validate_params
-from robsens.data.regions import region_masks
+from robsens.blocks.regions import region_masks
+from robsens.core.config import ParamsError
+from robsens.pipeline.params import load_params, validate_params
 from robsens.sensitivity.maps import (
     MapSettings,
     Plan,

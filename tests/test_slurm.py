@@ -45,7 +45,7 @@ def slurm_params() -> dict:
     keep_models(params, ("erm", "fcl"))
     params["spurious"]["models"] = []
     params["device"] = "cpu"
-    params["train"]["epochs"] = 12
+    params["train"]["max_epochs"] = 12
     params["mlflow"]["experiment"] = "robsens-slurm"
     params["mlflow"]["log_training"] = "live"
     return params
@@ -91,7 +91,7 @@ def test_study_on_slurm(tmp_path: Path, mlflow_server: str) -> None:
     # the local reference (both models, the resumed one's evaluations) is computed while
     # the Slurm run waits between status checks
     local = make_project(tmp_path / "local", params)
-    reference = [paths.fill(paths.MODEL, model=m, seed=0) for m in params["models"]]
+    reference = [paths.fill(paths.MODEL, model=m, seed=0) for m in params["corner"]["models"]]
     reference += [paths.fill(paths.METRICS, model=CANCELLED_MODEL, seed=0, kind=kind)
                   for kind in EVALUATIONS]
     local_run = subprocess.Popen(["snakemake", "--cores", "1", *map(str, reference)], cwd=local,
@@ -134,7 +134,7 @@ def test_study_on_slurm(tmp_path: Path, mlflow_server: str) -> None:
     for path in reference:
         assert (project / path).read_bytes() == (local / path).read_bytes(), path
     assert all((project / paths.fill(paths.METRICS, model=m, seed=0, kind=kind)).is_file()
-               for m in params["models"] for kind in EVALUATIONS)
+               for m in params["corner"]["models"] for kind in EVALUATIONS)
 
     # The jobs logged to the shared tracking server.
     exp = rest(mlflow_server, "experiments/get-by-name", query="experiment_name=robsens-slurm")

@@ -8,9 +8,13 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from robsens.pipeline.stages import STAGES
 from robsens.report.figures import FIGURES
 from tests.conftest import ROOT, make_project, run
+
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
 
 
 def _script_var(html: str, name: str) -> dict:

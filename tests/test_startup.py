@@ -14,9 +14,12 @@ import pytest
 import yaml
 
 from robsens.bench.startup import measure
-from robsens.core.config import ParamsError, validate_params
+from robsens.core.config import ParamsError
+from robsens.pipeline.params import validate_params
 
 from .conftest import ROOT, tiny_params
+
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
 
 CHECK = ("import sys; from robsens.cli import main; main({argv!r}); "
          "print('torch' in sys.modules, 'mlflow' in sys.modules)")

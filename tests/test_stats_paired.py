@@ -1,6 +1,6 @@
 """Paired inference that decides the claims: t and bootstrap intervals, the per-image test,
-Holm's correction (as p-values and as intervals), the seeds a claim would need, and verdicts
-on synthetic per-seed metrics with a planted effect."""
+Holm's correction (as p-values and as intervals), the seeds a claim would need, and the
+outcomes (verdict and reason) on synthetic per-seed metrics with a planted effect."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ import pytest
 from scipy import stats
 
 from robsens.core.stats import (
+    LARGE_ENOUGH,
+    NO_INTERVAL,
+    OPEN,
+    OPPOSITE,
+    TOO_SMALL,
     Interval,
+    Outcome,
     decide,
     holm,
     holm_intervals,
@@ -22,6 +28,7 @@ from robsens.core.stats import (
     paired_t,
     per_image,
     seeds_needed,
+    signed,
 )
 
 LEVEL = 0.95
@@ -59,7 +66,7 @@ def test_too_few_seeds_give_no_interval_and_no_verdict():
     [(short, rejected), (long, long_rejected)] = holm_intervals(
         [np.array([0.3]), np.full(6, 0.05) + np.arange(6) * 1e-3], LEVEL)
     assert not rejected and long_rejected and long.level == pytest.approx(1 - 0.05 / 2)
-    assert decide(short, "higher", 0.0, rejected) == "inconclusive"
+    assert decide(short, "higher", 0.0, rejected) == ("inconclusive", NO_INTERVAL)
     assert math.isnan(holm([math.nan, 0.01])[0]) and holm([math.nan, 0.01])[1] == 0.02
 
 
@@ -194,8 +201,8 @@ def test_seeds_needed_is_the_smallest_count_that_excludes_zero():
     assert seeds_needed(0.0, 0.01, LEVEL) == 2
 
 
-def _verdict(effect: float, rng: np.random.Generator, noise: float = 0.02,
-             min_effect: float = 0.03, direction: str = "higher") -> str:
+def _outcome(effect: float, rng: np.random.Generator, noise: float = 0.02,
+             min_effect: float = 0.03, direction: str = "higher") -> Outcome:
     """Ten seeds of synthetic per-seed metrics whose paired differences have sd ``noise``; the
     seed's own level is shared by both models (as shared initialisation and batch order are)
     and cancels in the pairs."""
@@ -207,28 +214,42 @@ def _verdict(effect: float, rng: np.random.Generator, noise: float = 0.02,
     return decide(interval, direction, min_effect, rejected)
 
 
-def test_verdicts_on_synthetic_per_seed_metrics():
+def test_outcomes_on_synthetic_per_seed_metrics():
     rng = np.random.default_rng(9)
-    assert _verdict(+0.05, rng) == "supported"
-    assert _verdict(-0.05, rng) == "refuted"
-    assert _verdict(-0.05, rng, direction="lower") == "supported"
-    assert _verdict(+0.05, rng, direction="lower") == "refuted"
-    assert _verdict(0.0, rng) == "inconclusive"
-    # significant but smaller than what matters: decides nothing
-    assert _verdict(0.01, rng, noise=0.001) == "inconclusive"
-    null = [_verdict(0.0, rng) for _ in range(50)]
-    # "refuted" on one side only: expected share (1 - LEVEL) / 2 = 2.5 %, here at most 10 %.
-    # "supported" needs an estimate >= 0.03, 4.7 standard errors: chance ~6e-4 per draw
-    assert null.count("refuted") <= 5 and "supported" not in null
+    assert _outcome(+0.05, rng) == ("supported", LARGE_ENOUGH)
+    assert _outcome(-0.05, rng) == ("refuted", OPPOSITE)
+    assert _outcome(-0.05, rng, direction="lower") == ("supported", LARGE_ENOUGH)
+    assert _outcome(+0.05, rng, direction="lower") == ("refuted", OPPOSITE)
+    # no effect, measured tightly enough (half-width ~0.014) to exclude the 0.03 that matters
+    assert _outcome(0.0, rng) == ("refuted", TOO_SMALL)
+    # significant but smaller than what matters: refuted too, as too small
+    assert _outcome(0.01, rng, noise=0.001) == ("refuted", TOO_SMALL)
+    # no effect, measured loosely (half-width ~0.07): the interval still holds 0.03
+    assert _outcome(0.0, rng, noise=0.1) == ("inconclusive", OPEN)
+    null = [_outcome(0.0, rng, noise=0.1) for _ in range(50)]
+    # a false "opposite" or a false "supported" is a significant result on one side: expected
+    # share (1 - LEVEL) / 2 = 2.5 % each, here at most 10 %
+    assert sum(o.reason == OPPOSITE for o in null) <= 5
+    assert sum(o.verdict == "supported" for o in null) <= 5
 
 
 def test_decide_rules():
     iv = Interval(0.02, 0.01, 0.03, LEVEL, 0.001, 10, 0.01, "t")
-    assert decide(iv, "higher", 0.02, True) == "supported"
-    assert decide(iv, "higher", 0.021, True) == "inconclusive"
-    assert decide(iv, "higher", 0.0, False) == "inconclusive"
-    assert decide(iv, "lower", 0.05, True) == "refuted"
+    assert decide(iv, "higher", 0.02, True) == ("supported", LARGE_ENOUGH)
+    assert decide(iv, "higher", 0.021, True) == ("inconclusive", OPEN)  # 0.021 in [0.01, 0.03]
+    assert decide(iv, "higher", 0.0, False) == ("inconclusive", OPEN)
+    assert decide(iv, "higher", 0.04, True) == ("refuted", TOO_SMALL)  # significant, small
+    assert decide(iv, "lower", 0.05, True) == ("refuted", OPPOSITE)
+    assert decide(iv, "lower", 0.05, False) == ("refuted", TOO_SMALL)  # signed hi -0.01 < 0.05
+    # direction "lower": negated and swapped, so the signed interval is [-0.03, -0.01]
+    assert signed(iv, "lower") == (-0.02, -0.03, -0.01)
+    down = Interval(-0.05, -0.07, -0.03, LEVEL, 0.001, 10, 0.01, "t")
+    assert decide(down, "lower", 0.02, True) == ("supported", LARGE_ENOUGH)
+    assert decide(down, "lower", 0.08, True) == ("refuted", TOO_SMALL)  # signed hi 0.07 < 0.08
+    around = Interval(-0.002, -0.02, 0.016, LEVEL, 0.8, 10, 0.02, "t")
+    assert decide(around, "higher", 0.1, False) == ("refuted", TOO_SMALL)  # a tight null
+    assert decide(around, "higher", 0.01, False) == ("inconclusive", OPEN)
     nan = Interval(math.nan, math.nan, math.nan, LEVEL, math.nan, 1, math.nan, "t")
-    assert decide(nan, "higher", 0.0, True) == "inconclusive"
+    assert decide(nan, "higher", 0.0, True) == ("inconclusive", NO_INTERVAL)
     with pytest.raises(ValueError, match="direction"):
         decide(iv, "up", 0.0, True)

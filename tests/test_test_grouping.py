@@ -17,7 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import ROOT
+
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
 
 # The inner session's conftest: the suite's own collection hook, and a stand-in for the
 # shared small study's fixture (the hook groups tests by the fixtures they use).

@@ -15,7 +15,11 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import project_env, rest, run, small_study_params
+
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
 
 # The stages that log MLflow runs: forced again, each must update its runs (report last).
 LOGGING_STAGES = ("train", "spurious_train", "linear", "report")
@@ -46,7 +50,7 @@ def test_forced_reruns_update_the_same_runs(small_study: Path, mlflow_server: st
     assert "Running stage 'report'" in dvc and "Running stage 'evaluate" not in dvc
     for out in (logs, dvc):  # logging failures only warn: make sure there were none
         assert "WARNING: MLflow" not in out
-        assert out.count("MLflow: updating run") == len(params["models"]) + len(
+        assert out.count("MLflow: updating run") == len(params["corner"]["models"]) + len(
             params["spurious"]["models"])
         assert "MLflow: created run" not in out
     print(f"forced through Snakemake and DVC: {time.perf_counter() - tic:.0f} s")
@@ -59,7 +63,7 @@ def test_forced_reruns_update_the_same_runs(small_study: Path, mlflow_server: st
     spurious = [r for r in runs if tags_of(r).get("study") == "spurious"]
     linear = [r for r in runs if tags_of(r).get("stage") == "linear"]
     pipeline = [r for r in runs if tags_of(r).get("stage") == "pipeline"]
-    assert len(training) == len(params["models"]) * len(params["seeds"]), \
+    assert len(training) == len(params["corner"]["models"]) * len(params["seeds"]), \
         sorted(tags_of(r)["robsens.run_key"] for r in training)
     assert len(spurious) == len(params["spurious"]["models"]) * len(params["seeds"])
     # the same report: the pipeline run of the first build is updated, not duplicated
@@ -68,7 +72,7 @@ def test_forced_reruns_update_the_same_runs(small_study: Path, mlflow_server: st
     keys = [tags_of(r)["robsens.run_key"] for r in runs]
     assert len(set(keys)) == len(keys)
 
-    epochs = list(range(1, params["train"]["epochs"] + 1))
+    epochs = list(range(1, params["train"]["max_epochs"] + 1))
     for r in training:
         run_id = r["info"]["run_id"]
         assert r["info"]["status"] == "FINISHED"

@@ -1,4 +1,4 @@
-"""The warm interpreter (robsens.core.warm): a job forked from it writes the same bytes as a
+"""The warm interpreter (robsens.warm): a job forked from it writes the same bytes as a
 cold one, gets the job's streams, folder, environment and exit status, stops with its
 waiting process, and is never served by code that changed since the server loaded it."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,15 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from robsens.core import warm
+from robsens import warm
 
 from .conftest import make_project, project_env, run, tiny_params
 
-pytestmark = pytest.mark.skipif(not warm.enabled({}), reason="the warm interpreter needs Linux")
+pytestmark = [pytest.mark.e2e,  # starts servers and subprocesses
+              pytest.mark.skipif(not warm.enabled({}), reason="the warm interpreter needs Linux")]
 
-# A client as python -m robsens is one, for any target (robsens.core.warm.delegate); 91: no
+# A client as python -m robsens is one, for any target (robsens.warm.delegate); 91: no
 # server took the job.
-CLIENT = ("import sys; from robsens.core import warm; "
+CLIENT = ("import sys; from robsens import warm; "
           "code = warm.delegate(sys.argv[2:], target=sys.argv[1]); "
           "sys.exit(91 if code is None else code)")
 # A target that shows what the job got, or sleeps.
@@ -179,23 +181,85 @@ def test_an_edited_package_retires_the_server(tmp_path: Path, folder: Path) -> N
     wait_for_server(folder)  # ...and the job started a fresh one
 
 
-def test_the_fingerprint_sees_an_edit_of_a_loaded_module(tmp_path: Path, monkeypatch) -> None:
-    module = tmp_path / "fingerprinted_module.py"
+def test_the_file_stats_see_an_edit_of_a_loaded_module(tmp_path: Path, monkeypatch) -> None:
+    module = tmp_path / "watched_module.py"
     module.write_text("VALUE = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    __import__("fingerprinted_module")
+    __import__("watched_module")
     try:
-        before = warm.fingerprint()
+        before = warm.file_stats()
         assert str(module) in before
         # files only: folders change when Python first writes their __pycache__
         assert all(os.path.isfile(name) for name in before)
         module.write_text("VALUE = 22\n")
-        assert warm.fingerprint() != before
+        assert warm.file_stats() != before
     finally:
-        sys.modules.pop("fingerprinted_module", None)
+        sys.modules.pop("watched_module", None)
 
 
 def test_no_warm_job_where_it_cannot_be_one() -> None:
     assert not warm.enabled({warm.SWITCH_ENV: "0"})
     assert not warm.enabled({"SLURM_JOB_ID": "12"})  # each Slurm job is its own allocation
     assert not warm.enabled({"PYTHONPROFILEIMPORTTIME": "1"})  # the trace is the job's
+
+
+def test_a_server_that_will_not_serve_leaves_the_back_off_marker(tmp_path: Path) -> None:
+    """A server whose own key differs from the socket it was started for (a relative
+    PYTHONPATH or a shadowing folder resolves differently in /) refuses, and marks the socket
+    failed, so jobs run cold instead of each starting a server that stops at once."""
+    folder = tmp_path / "warm"
+    folder.mkdir(mode=0o700)
+    wrong = folder / "not-this-key.sock"
+    env = {**os.environ, warm.DIR_ENV: str(folder)}
+    subprocess.run([sys.executable, "-c", f"from robsens.warm import serve; "
+                    f"serve({str(wrong)!r})"], env=env, check=True, timeout=120, cwd="/")
+    assert wrong.with_suffix(".failed").is_file()
+    where = warm.Place(wrong, wrong.with_suffix(".lock"), wrong.with_suffix(".log"))
+    warm.start_server(where)  # within RETRY_FAILED_S of the failure: starts nothing
+    time.sleep(0.5)
+    assert not wrong.exists() and not where.log.exists()
+
+
+def test_the_key_covers_niceness_affinity_and_limits(tmp_path: Path) -> None:
+    """A job under nice (or another affinity or rlimit) is never served by a server that a
+    job without it started: the child would inherit the server's."""
+    env = {**os.environ, warm.DIR_ENV: str(tmp_path / "warm")}
+    code = "from robsens import warm; print(warm.place().socket)"
+    plain, niced, limited = (subprocess.run([*prefix, sys.executable, "-c", code], env=env,
+                                            capture_output=True, text=True, check=True).stdout
+                             for prefix in ([], ["nice", "-n", "5"],
+                                            ["prlimit", "--nofile=512:512"]))
+    assert len({plain, niced, limited}) == 3
+
+
+def test_the_server_refuses_to_fork_with_threads_or_cuda(tmp_path: Path) -> None:
+    """Forking with another thread running (it may hold a lock the child never gets back) or
+    a CUDA context is refused, and says why."""
+    code = """
+import threading
+from pathlib import Path
+from robsens import warm
+server = warm.Server(Path(r"%s"))
+server.native_threads = warm._native_threads()
+assert server.fork_hazard() is None, server.fork_hazard()
+stop = threading.Event()
+thread = threading.Thread(target=stop.wait)
+thread.start()
+print(server.fork_hazard())
+stop.set()
+thread.join()
+""" % (tmp_path / "x.sock")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "2 Python threads" in out
+
+
+def test_a_lost_job_is_reported_with_the_server_log(tmp_path: Path, capsys) -> None:
+    """The server dies mid-job: the client says where its log is (no place() lookup that
+    could be None) and fails."""
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    where = warm.Place(tmp_path / "k.sock", tmp_path / "k.lock", tmp_path / "k.log")
+    with ours:
+        assert warm._wait(os.getpid(), ours.makefile("r"), where) == 1
+    assert str(where.log) in capsys.readouterr().err

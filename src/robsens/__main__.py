@@ -5,8 +5,8 @@ from robsens.core.reproducibility import pin_from_argv
 
 pin_from_argv()
 
-# A warm interpreter runs the job when one is up (robsens.core.warm); else this process does.
-from robsens.core import warm  # noqa: E402
+# A warm interpreter runs the job when one is up (robsens.warm); else this process does.
+from robsens import warm  # noqa: E402
 
 code = warm.delegate(sys.argv[1:])
 if code is not None:

@@ -17,18 +17,20 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from robsens.core.config import load_params
 from robsens.core.errors import InputError, UserError
+from robsens.pipeline.params import load_params
 from robsens.pipeline.stages import STAGES, producer
 
 # name -> (module with run(params, args) and optional add_arguments(parser), help)
 TOOLS: dict[str, tuple[str, str]] = {
-    "validate": ("robsens.core.config", "validate the params file against the schema"),
+    "validate": ("robsens.pipeline.params", "validate the params file against the schema"),
     "mlflow": ("robsens.report.tracking", "init: create the MLflow experiment; sync: log "
                "results on disk that MLflow misses"),
     "bench": ("robsens.bench", "speed benchmarks (print timings and ratios)"),
+    "compare": ("robsens.report.compare", "the default study's claims beside another run's "
+                "(e.g. runs/long): same verdicts, estimates within their intervals?"),
     "pipeline": ("robsens.pipeline.commands", "files generated from the stage table: dvc.yaml, "
-                 "the README tables, the DAG picture; a stage's computed code dependencies"),
+                 "docs/parameters.md, the DAG picture; a stage's computed code dependencies"),
 }
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     **{s.name: (s.entry, s.help, s.wildcards) for s in STAGES},

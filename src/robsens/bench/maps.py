@@ -28,9 +28,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from robsens.blocks.model import build_model
-from robsens.core.config import NUM_CLASSES
+from robsens.blocks.regions import region_masks
+from robsens.core.domain import NUM_CLASSES
 from robsens.core.runtime import make_deterministic
-from robsens.data.regions import region_masks
 from robsens.sensitivity.maps import MapSettings, compute_maps, output_sensitivity
 
 TARGET = 1.5  # maps / floor

@@ -13,6 +13,10 @@ gradients), and a forward, full backward and optimiser step (what ERM needs). By
 
 Everything is timed round-robin (one step of each per round), so machine drift hits all
 alike and the ratios, which are what transfer across machines, stay steady.
+
+Then, from the trained models on disk (``history.json``), the steps each model took to
+converge under the study's rule (median and range over seeds, per image study), and the
+training time those steps cost at the measured step time: where compute goes.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from robsens.blocks.model import build_model
-from robsens.core.config import NUM_CLASSES
+from robsens.core.domain import NUM_CLASSES
 from robsens.core.runtime import make_deterministic, resolve_device
 from robsens.methods import build_method, model_roles
+from robsens.training.gates import CONTRASTIVE_ROLES, STUDIES, histories
 
 WARMUP, ROUNDS = 3, 30
 FCL_OVER_ERM_TARGET = 3.5
@@ -129,7 +134,7 @@ def floor(role: str, hparams: dict, t: dict[str, float]) -> tuple[float, str]:
     fwd, bx, pair = t["pass:forward"], t["pass:input_gradient"], t["pass:pair"]
     if role == "adversarial_curve":
         return hparams["steps"] * bx + pair, f"{hparams['steps']} x input-grad pair + 1 pair"
-    if role in ("fcl", "ablation"):
+    if role in CONTRASTIVE_ROLES:
         return bx + 3 * pair - fwd + t["views"], "input-grad pair + 3 pairs - 1 fwd + views"
     return pair, "1 pair"
 
@@ -163,8 +168,35 @@ def run(params: dict) -> None:
         ratio = f"{sec / base:10.2f}" if base else "       n/a"
         print(f"{name:<14}{params['models'][name]['method']:<12}{sec * 1e3:10.2f}{ratio}"
               f"{low * 1e3:10.2f}{sec / low:12.2f}  {how}")
+    convergence(params, median)
     if fcl is not None and base:
         ratio = median[fcl] / base
         verdict = "met" if ratio <= FCL_OVER_ERM_TARGET else "NOT met"
         print(f"FCL / ERM step: {ratio:.2f} (target <= {FCL_OVER_ERM_TARGET}: {verdict}; "
               f"floor / ERM floor {floor('fcl', {}, median)[0] / pair:.2f})")
+
+
+def convergence(params: dict, step_seconds: dict[str, float]) -> None:
+    """Steps to convergence per study and model (from the histories on disk), and what they
+    cost at the measured step time (a full batch of the default size)."""
+    bs = params["train"]["batch_size"]
+    for study in STUDIES:
+        found = histories(params, study)
+        if not found:
+            print(f"{study.name} study: no trained models on disk (run the study first)")
+            continue
+        n_train = params["spurious"]["data"]["n_train"] if study.name == "spurious" else (
+            params["data"]["n_train"])
+        print(f"{study.name} study: epochs (and steps of {bs}) to convergence, median over "
+              f"seeds [min, max]; converged seeds; training time at the step time above")
+        by_model: dict[str, list[dict]] = {}
+        for h in found:
+            by_model.setdefault(h["model"], []).append(h["convergence"])
+        for name, records in by_model.items():
+            epochs = [r["epochs_run"] for r in records]
+            # the cue control learns from the agreeing share only: fewer steps per epoch
+            steps = statistics.median(epochs) * -(-n_train // bs)
+            cost = steps * step_seconds[name] if name in step_seconds else float("nan")
+            print(f"  {name:<14}{statistics.median(epochs):>6g} epochs [{min(epochs)}, "
+                  f"{max(epochs)}] ~{steps:>6g} steps  {sum(r['converged'] for r in records)}"
+                  f"/{len(records)} converged  ~{cost:6.0f} s")

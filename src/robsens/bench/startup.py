@@ -1,6 +1,6 @@
 """The fixed cost of a job: ``python -m robsens <stage>`` up to where its real work starts.
 
-A job runs warm when a warm interpreter is up (:mod:`robsens.core.warm`: the imports done
+A job runs warm when a warm interpreter is up (:mod:`robsens.warm`: the imports done
 once, the job a fork of it) and cold otherwise (the first job of a run, ``ROBSENS_WARM=0``,
 Slurm). Both are replayed for each stage's command in real subprocesses, by a probe
 (:func:`probe`) that does what ``python -m robsens`` does before calling the stage's
@@ -51,7 +51,7 @@ COLD = ("import sys; from robsens.bench.startup import probe; code = probe(sys.a
         "from robsens.cli import exit_fast; exit_fast(code)")
 # The same probe in a warm server's child, through the client of python -m robsens.
 WARM = ("import sys; from robsens.core.reproducibility import pin_from_argv; "
-        "pin_from_argv(sys.argv[2:]); from robsens.core import warm; "
+        "pin_from_argv(sys.argv[2:]); from robsens import warm; "
         "code = warm.delegate(sys.argv[1:], target='robsens.bench.startup:probe'); "
         "sys.exit(91 if code is None else code)")
 NO_SERVER = 91  # WARM's status when no server took the job
@@ -78,7 +78,7 @@ def probe(argv: list[str]) -> int:
         out[pkg.split(".")[0]] = time.perf_counter() - t
     t = time.perf_counter()
     from robsens.cli import COMMANDS, build_parser
-    from robsens.core.config import load_params
+    from robsens.pipeline.params import load_params
 
     command = next(a for a in argv if a in COMMANDS)
     args = build_parser(command).parse_args(argv)
@@ -161,7 +161,7 @@ def _python_start(cwd: Path, env: dict[str, str]) -> float:
 
 def _start_warm_server(args: list[str], cwd: Path, env: dict[str, str]) -> bool:
     """Start the benchmark's own warm server; False where jobs cannot run warm."""
-    from robsens.core import warm
+    from robsens import warm
 
     if not warm.enabled(env):
         return False
@@ -177,7 +177,7 @@ def _start_warm_server(args: list[str], cwd: Path, env: dict[str, str]) -> bool:
 def measure(params: dict, commands: list[str], repeats: int) -> dict[str, dict]:
     """Median seconds of each part of each command's fixed cost, cold and warm (module doc);
     ``warm`` is None where jobs cannot run warm."""
-    from robsens.core import warm
+    from robsens import warm
 
     src = str(Path(__file__).resolve().parents[2])
     with tempfile.TemporaryDirectory(prefix="robsens-startup-") as tmp:
@@ -248,7 +248,7 @@ def run(params: dict) -> None:
               + "".join(f"{r[k]:12.2f}" for k in (
                   "total", "python", "cli_params", "torch", "mlflow", "entry", "determinism",
                   "tracking")) + f"{verdict:>12}  {', '.join(r['loaded']) or '-'}")
-    print("(warm: the whole fixed cost of a job a warm interpreter runs (robsens.core.warm), "
+    print("(warm: the whole fixed cost of a job a warm interpreter runs (robsens.warm), "
           "as every job after a run's first does; cold: a fresh interpreter, split into the "
           "columns after it. python: interpreter start and exit, the wall time outside the "
           f"probe; `python -c pass` alone: {result['python -c pass']['total']:.2f} s. entry: "

@@ -1,4 +1,4 @@
-"""Contextual utility and sensitivity maps (science.md section 2), shared by FCL and evaluation.
+"""Contextual utility and sensitivity maps (docs/science.md section 2), for FCL and evaluation.
 
 Utility says how much the loss cares about a feature in this context; sensitivity says how
 much the embedding g moves when the feature moves. Features are pixels (gradient forms) or
@@ -180,3 +180,40 @@ def randomized_gradient_sensitivity(
                 squares += vjp.square()
             estimates.append(squares / n_probes)
     return torch.cat(estimates).sqrt()
+
+
+def select_low(
+    utility: torch.Tensor, high: torch.Tensor, k: int, generator: torch.Generator,
+    low_pool: float
+) -> torch.Tensor:
+    """L for an H chosen otherwise (FCL's oracle control), drawn as :func:`select_high_low`
+    draws it: k features at random from the lowest ``low_pool`` fraction, outside ``high``."""
+    flat = utility.detach().flatten(1)
+    order = flat.argsort(dim=1, stable=True)
+    low = _random_subset(_low_pool(order, k, low_pool) & ~high.flatten(1), k, generator)
+    return low.view_as(utility)
+
+
+@torch.no_grad()
+def masking_utility(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, patch: int, chunk_size: int
+) -> torch.Tensor:
+    """U_R = |l(f(x with patch R set to 0), y) - l(f(x), y)| per image and p x p patch, (B, P).
+
+    The masking form of section 2's perturbation utility, exact but cheaper than
+    :func:`perturbation_maps` over every patch: setting an all-zero patch to 0 leaves the image
+    as it is (U_R = 0), so only the (image, patch) pairs with a nonzero pixel go through the
+    model (about 40% of the 2 px patches of corner-digit images), ``chunk_size`` copies per
+    forward pass. No randomness: the result depends on the weights and the batch only.
+    """
+    x = x.detach()
+    loss = F.cross_entropy(model(x), y, reduction="none")
+    masks = patch_masks(x.shape[-1], patch, x.device)
+    inked = patch_reduce((x != 0).to(x.dtype), patch, "sum") > 0
+    image, region = inked.nonzero(as_tuple=True)
+    utility = torch.zeros(inked.shape, dtype=x.dtype, device=x.device)
+    for start in range(0, len(image), chunk_size):
+        i, r = image[start : start + chunk_size], region[start : start + chunk_size]
+        masked = F.cross_entropy(model(x[i].masked_fill(masks[r], 0.0)), y[i], reduction="none")
+        utility[i, r] = (masked - loss[i]).abs()
+    return utility

@@ -1,4 +1,4 @@
-"""The small CNN every method trains, split as f = h(g(x)) as science.md section 2 needs.
+"""The small CNN every method trains, split as f = h(g(x)) as docs/science.md section 2 needs.
 
 ``embed`` is g (the penultimate representation whose sensitivity we measure),
 ``head`` is h (the linear classifier). Widths come from ``params.yaml: model``.
@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from robsens.core.config import NUM_CLASSES
+from robsens.core.domain import NUM_CLASSES
 from robsens.core.errors import reading
 
 

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import torch
 
-from robsens.core.config import NUM_CLASSES, RARE_CLASSES
+from robsens.core.domain import NUM_CLASSES, RARE_CLASSES
 
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Predicted classes for a tensor of images, in batches, on the model's device."""
     return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
+@torch.no_grad()
+def predict_with_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                      batch_size: int) -> tuple[torch.Tensor, float]:
+    """Predicted classes and the mean cross-entropy: the validation loss the convergence rule
+    reads."""
+    preds, total = [], torch.zeros((), dtype=torch.float64, device=x.device)
+    for i in range(0, len(x), batch_size):
+        logits = model(x[i : i + batch_size])
+        preds.append(logits.argmax(1))
+        total += torch.nn.functional.cross_entropy(
+            logits, y[i : i + batch_size], reduction="sum").double()
+    return torch.cat(preds), float(total / len(x))
 
 
 def accuracy_report(pred: torch.Tensor, y: torch.Tensor) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from robsens.blocks.predict import accuracy_report, predict
-from robsens.core.config import RARE_CLASSES
+from robsens.core.domain import RARE_CLASSES
 
 
 def flip_outcomes(pred_plain: torch.Tensor, pred_corner: torch.Tensor, centre: torch.Tensor

@@ -6,6 +6,11 @@ seed-to-seed variation common to both models cancels. Where per-image outcomes e
 of each seed add evidence too (:func:`per_image`). Several comparisons of one claim are
 corrected together with Holm's step-down procedure, expressed with intervals
 (:func:`holm_intervals`) so every reported interval matches the test that decided it.
+
+A comparison is decided against the smallest effect that matters, not only against 0
+(:func:`decide`): it is refuted when significant in the opposite direction or when its whole
+interval lies below that effect, supported when significant with an estimate at least that
+effect, and inconclusive while its interval still contains it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -261,21 +267,50 @@ def seeds_needed(sd: float, effect: float, level: float, max_seeds: int = 1000) 
     return int(n[hit[0]]) if len(hit) else None
 
 
-def decide(interval: Interval, direction: str, min_effect: float, rejected: bool) -> str:
-    """The verdict of one comparison of a claim expecting ``subject - reference`` to be
-    ``direction`` ("higher" | "lower").
+# The reasons :func:`decide` gives, one per outcome.
+OPPOSITE = "opposite direction"
+TOO_SMALL = "smaller than the minimum that matters"
+LARGE_ENOUGH = "significant, at least the minimum that matters"
+OPEN = "the interval still contains the minimum that matters"
+NO_INTERVAL = "no interval (fewer than 2 values)"
 
-    "supported": rejected, on the claimed side, with |estimate| >= min_effect.
-    "refuted": rejected, on the opposite side.
-    "inconclusive": otherwise; a significant effect on the claimed side that is smaller than
-    ``min_effect`` does not matter by the claim's own standard, so it decides nothing.
-    A null effect is only "refuted" at the test's error rate, never by construction.
-    """
+
+class Outcome(NamedTuple):
+    """A comparison's verdict ("supported" | "refuted" | "inconclusive") and why."""
+
+    verdict: str
+    reason: str
+
+
+def signed(interval: Interval, direction: str) -> tuple[float, float, float]:
+    """(estimate, low, high) oriented so that the expected ``direction`` is positive: "lower"
+    negates and swaps, so one rule reads every claim."""
     if direction not in DIRECTIONS:
         raise ValueError(f"claim direction {direction!r} is not one of {DIRECTIONS}")
-    signed = interval.estimate if direction == "higher" else -interval.estimate
-    if not rejected or not math.isfinite(signed) or signed == 0:
-        return "inconclusive"
-    if signed < 0:
-        return "refuted"
-    return "supported" if signed >= min_effect else "inconclusive"
+    if direction == "higher":
+        return interval.estimate, interval.low, interval.high
+    return -interval.estimate, -interval.high, -interval.low
+
+
+def decide(interval: Interval, direction: str, min_effect: float, rejected: bool) -> Outcome:
+    """The outcome of one comparison of a claim expecting ``subject - reference`` to be
+    ``direction`` ("higher" | "lower") by at least ``min_effect``, from its interval at its
+    Holm level, oriented by :func:`signed` to [lo, hi]. Checked in this order:
+
+    - refuted, :data:`OPPOSITE`: rejected with a negative signed estimate;
+    - refuted, :data:`TOO_SMALL`: hi < min_effect. The interval excludes every effect that
+      matters on the expected side, so the claim, which is about such an effect, is refuted:
+      a significant but small effect refutes it too, and so does a tight interval around 0.
+      Without this, a claim of a large effect could never be refuted by a null one;
+    - supported, :data:`LARGE_ENOUGH`: rejected with a signed estimate >= min_effect;
+    - inconclusive otherwise: the interval still contains min_effect (:data:`OPEN`), or there
+      is none (:data:`NO_INTERVAL`).
+    """
+    estimate, _, high = signed(interval, direction)
+    if rejected and estimate < 0:
+        return Outcome("refuted", OPPOSITE)
+    if high < min_effect:
+        return Outcome("refuted", TOO_SMALL)
+    if rejected and estimate >= min_effect:
+        return Outcome("supported", LARGE_ENOUGH)
+    return Outcome("inconclusive", NO_INTERVAL if math.isnan(high) else OPEN)

@@ -92,13 +92,21 @@ def open_store(params: Mapping[str, Any]) -> tuple[Any, str]:
 
     try:
         client = MlflowClient(tracking_uri=uri)
-        return client, experiment_id(client, params["mlflow"]["experiment"])
+        return client, experiment_id(client, experiment_name(params))
     except Exception as exc:  # SQLAlchemy, MLflow and OS errors all mean the same here
         first = (str(exc).splitlines() or [type(exc).__name__])[0].strip()[:300]
         raise StoreError(f"MLflow store {uri} cannot be opened ({type(exc).__name__}: "
                          f"{first}); point MLFLOW_TRACKING_URI or mlflow.tracking_uri in "
                          "params.yaml at a working store (e.g. sqlite:///mlflow.db), or move "
                          "the broken file away") from None
+
+
+def experiment_name(params: Mapping[str, Any]) -> str:
+    """The run's MLflow experiment: ``mlflow.experiment`` for the default study, suffixed
+    with the run name for a named run (an overlay), so that in the UI an overlay's models are
+    never mixed with the default study's ones of the same name (``erm-seed0``...)."""
+    run = params.get("run_name") or ""
+    return params["mlflow"]["experiment"] + (f"-{run}" if run else "")
 
 
 def experiment_id(client, name: str) -> str:

@@ -1,4 +1,4 @@
-"""Corner-digit composition (science.md section 1) and the split loader.
+"""Corner-digit composition (docs/science.md section 1) and the split loader.
 
 A share ``corner_fraction`` of images gets a small second digit pasted (per-pixel max)
 into a corner; a centre digit c in 0-4 then becomes class 10 + c, a centre 5-9 keeps its
@@ -15,10 +15,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robsens.core.config import NUM_CLASSES, ParamsError
+from robsens.blocks.regions import CENTRE_BOX, corner_slices
+from robsens.core.config import ParamsError
+from robsens.core.domain import NUM_CLASSES
 from robsens.core.errors import reading
 from robsens.core.io import file_md5, save_json, save_npz
-from robsens.data.regions import CENTRE_BOX, corner_slices
 from robsens.pipeline import paths
 
 

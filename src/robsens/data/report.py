@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robsens.core.config import RARE_CLASSES
+from robsens.core.domain import RARE_CLASSES
 from robsens.core.io import load_json, load_npz, save_figure
 from robsens.pipeline import paths
 from robsens.report.figures import figure_markdown

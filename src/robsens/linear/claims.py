@@ -1,4 +1,4 @@
-"""Verdicts on the claims of science.md section 6, computed from the sweep table only.
+"""Verdicts on the claims of docs/science.md section 6, computed from the sweep table only.
 
 Population optima are exact, so their zeros are checked as zeros (up to ``zero_tol``).
 A finite sample never gives an exact zero for free (least squares already puts sampling noise on
@@ -156,7 +156,7 @@ def spurious_lowers_adv_risk(df: pd.DataFrame, zero_tol: float) -> dict:
     }
 
 
-CLAIMS = {  # id -> (statement, check, attack norms it needs), in science.md's order
+CLAIMS = {  # id -> (statement, check, attack norms it needs), in docs/science.md's order
     "spurious_for_every_eps": (
         "l_2 and l_1 adversarial training put nonzero weight on spurious features for every "
         "eps > 0 (rho != 0).", spurious_for_every_eps, {"l1", "l2"}),

@@ -1,9 +1,9 @@
-"""The Gaussian core/spurious data model of science.md section 6.
+"""The Gaussian core/spurious data model of docs/science.md section 6.
 
 z ~ N(0, I_dc) drives both the target y = 1^T z / sqrt(dc) + eta and the core features
 x_c = sigma_c z. Spurious feature j shadows latent z_(j mod dc):
 x_s = sigma_s (rho z_(j mod dc) + sqrt(1 - rho^2) n_j), so it tracks y through rho but carries no
-information once x_c is known. With dc == ds this is exactly the model of science.md.
+information once x_c is known. With dc == ds this is exactly the model of docs/science.md.
 Everything downstream needs only the second moments, so they are exposed in closed form.
 """
 

@@ -23,7 +23,7 @@ def _num(value: float | None) -> str:
 def _markdown(summary: dict) -> str:
     head, model = summary["headline"], summary["config"]["model"]
     lines = [
-        "## Linear study: core vs spurious features (science.md section 6)",
+        "## Linear study: core vs spurious features (docs/science.md section 6)",
         "",
         f"Gaussian model with {model['dim_core']} core and {model['dim_spurious']} spurious "
         f"features, sigma_c = {model['sigma_core']}, rho = {model['rho']}, label noise "
@@ -72,7 +72,7 @@ def _markdown(summary: dict) -> str:
 
 def linear_section(params: dict, fig_dir: Path,
                    results_dir: Path = paths.LINEAR_DIR) -> tuple[str, dict]:
-    """Claims of science.md section 6 with verdicts and numbers; figures into ``fig_dir``.
+    """Claims of docs/science.md section 6 with verdicts and numbers; figures into ``fig_dir``.
 
     The DVC metrics are the verdicts (1 supported, 0 not).
     """

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robsens.core.config import fingerprint, flatten
+from robsens.core.config import content_digest, flatten
 from robsens.core.io import load_json
 from robsens.core.tracking import RUN_KEY, find_run, git_commit, log_metrics, open_store
 from robsens.linear.study import SUMMARY_JSON, SWEEP_CSV
@@ -30,7 +30,7 @@ def study_metrics(summary: dict) -> dict[str, float]:
 
 def linear_run_key(params: dict) -> str:
     """The study's run key: the same ``linear`` params log into the same run."""
-    return f"linear-{fingerprint(params['linear'])}"
+    return f"linear-{content_digest(params['linear'])}"
 
 
 def log_linear_study(params: dict, results_dir: Path, runtime_s: float) -> None:

@@ -32,6 +32,10 @@ ROLES: dict[str, str] = {
                          "CURVE_PARAM (PGD l_inf and l_2, radius eps)",
     "fcl": "the method under study (FCL)",
     "ablation": "the method under study with its key ingredient removed (FCL-random)",
+    "positive_control": "the method under study given the mechanism by construction (FCL "
+                        "with an oracle H), to show the claim's instrument can move",
+    "spurious_control": "a model built to rely on the background cue (trained only where it "
+                        "agrees with the label), to show the spurious instruments can move",
 }
 CURVE_ROLES = ("noise_curve", "adversarial_curve")
 
@@ -64,6 +68,19 @@ class Method:
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Training loss on one batch and scalar statistics for logging."""
         raise NotImplementedError
+
+    @classmethod
+    def training_examples(cls, split: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+        """The indices of the training split this method learns from; None: all of them.
+        A control that must see a different distribution (the cue control) narrows it."""
+        return None
+
+    def diagnostics(self, x: torch.Tensor, y: torch.Tensor, epoch: int,
+                    generator: torch.Generator) -> dict[str, float]:
+        """Once per epoch, on a fixed batch and its own generator: statistics that cost more
+        than a training step can afford (FCL: its term's share of the gradient). The record
+        that shows a method engaged; none by default."""
+        return {}
 
 
 METHODS: dict[str, type[Method]] = {}

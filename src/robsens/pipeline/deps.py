@@ -31,7 +31,7 @@ NOT_A_DEPENDENCY = "# robsens: not-a-dependency"
 def package_dir() -> Path:
     """The checkout's source when run from a project root (Snakemake, DVC, the CLI), else the
     installed package: the files declared as dependencies are the ones of this checkout.
-    Looked up when used, never at import: a warm interpreter (:mod:`robsens.core.warm`)
+    Looked up when used, never at import: a warm interpreter (:mod:`robsens.warm`)
     imports this module in another folder than the job's."""
     return (paths.SOURCE_DIR if paths.SOURCE_DIR.is_dir()
             else Path(robsens.__file__).resolve().parent)

@@ -1,116 +1,246 @@
-"""README tables generated from their single sources, between marker comments.
+"""Documentation generated from its single sources.
 
-- the parameter table: the params schema's descriptions, each method's ``HPARAMS`` and the
-  defaults in params.yaml;
-- the corruption table: ``robsens.robustness.corruptions.CORRUPTIONS``;
-- the resources table (what each job asks a scheduler for): the stage table.
+- ``docs/parameters.md``, generated whole: the parameter table (the params schema's
+  descriptions, each method's ``HPARAMS`` and the defaults in params.yaml), the corruption
+  table (``robsens.robustness.corruptions.CORRUPTIONS``) and the resources table (what each
+  job asks a scheduler for: the stage table);
+- README.md's "claims at a glance", between marker comments: the claim records of
+  ``reports/summary.json`` (number, statement, verdict and reason of each claim).
 
-``python -m robsens pipeline docs`` writes them; ``--check`` only fails when one is stale.
+``python -m robsens pipeline docs`` writes them; ``--check`` writes nothing and fails when one
+is stale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import json
+import re
+import textwrap
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from robsens.core.io import save_text
+from robsens.pipeline.paths import REPORT_SUMMARY
 
 README = Path("README.md")
-TABLE_START = "<!-- params-table:start -->"
-TABLE_END = "<!-- params-table:end -->"
-CORRUPTIONS_START = "<!-- corruptions-table:start -->"
-CORRUPTIONS_END = "<!-- corruptions-table:end -->"
-RESOURCES_START = "<!-- resources-table:start -->"
-RESOURCES_END = "<!-- resources-table:end -->"
+PARAMETERS = Path("docs/parameters.md")
+GLANCE_START = "<!-- claims-glance:start -->"
+GLANCE_END = "<!-- claims-glance:end -->"
+CLAIM_FIELDS = ("number", "statement", "verdict", "reason")  # what the glance shows
+GLANCE_WIDTH = 120  # the glance's items are wrapped: README lines stay short
 MODEL_ENTRY = "models.<name>"  # the key of one model entry; its method adds HPARAMS rows
+COMMAND = "python -m robsens pipeline docs"
 
 
-def write_readme_tables(params: Mapping[str, Any], check: bool = False) -> None:
-    """Put the rendered tables between README.md's markers (or only compare, with ``check``)."""
+def write_generated_docs(params: Mapping[str, Any], check: bool = False) -> None:
+    """Write docs/parameters.md and README.md's generated block (or only compare, with
+    ``check``, and fail naming every stale file)."""
     if not README.is_file():
         raise SystemExit(f"error: {README} not found (run from the project root)")
-    old = README.read_text()
-    new = readme_with_tables(old, params)
-    if check:
+    renders: dict[Path, Callable[[str], str]] = {
+        PARAMETERS: lambda _old: parameters_page(params),
+        README: lambda old: readme_with_glance(old, REPORT_SUMMARY),
+    }
+    stale: dict[Path, str] = {}
+    for path, render in renders.items():
+        old = path.read_text() if path.is_file() else ""
+        new = render(old)
         if new != old:
-            raise SystemExit(f"error: the generated tables in {README} are stale: run "
-                             "python -m robsens pipeline docs")
-        print(f"{README}: generated tables up to date")
+            stale[path] = new
+    if check:
+        if stale:
+            raise SystemExit(f"error: {', '.join(map(str, stale))} stale: run {COMMAND}")
+        print(f"{', '.join(map(str, renders))}: generated documentation up to date")
         return
-    if new != old:
-        save_text(README, new)
-    print(f"{README}: generated tables {'written' if new != old else 'already up to date'}")
+    for path, new in stale.items():
+        save_text(path, new)
+    for path in renders:
+        print(f"{path}: {'written' if path in stale else 'already up to date'}")
 
 
-def readme_with_tables(readme: str, params: Mapping[str, Any]) -> str:
-    """``readme`` with the generated tables rendered anew."""
-    readme = between_markers(readme, TABLE_START, TABLE_END, params_table(params))
-    readme = between_markers(readme, RESOURCES_START, RESOURCES_END, resources_table())
-    return between_markers(readme, CORRUPTIONS_START, CORRUPTIONS_END, corruption_table())
+# The name pipeline/commands.py imports.
+write_readme_tables = write_generated_docs
 
 
-def between_markers(readme: str, start_marker: str, end_marker: str, block: str) -> str:
-    """``readme`` with everything from the start marker to the end marker replaced."""
-    start, end = readme.find(start_marker), readme.find(end_marker)
+def between_markers(text: str, start_marker: str, end_marker: str, block: str,
+                    name: str = str(README)) -> str:
+    """``text`` with everything from the start marker to the end marker replaced by
+    ``block`` (which holds the markers)."""
+    start, end = text.find(start_marker), text.find(end_marker)
     if start < 0 or end < start:
-        raise SystemExit(f"error: {README} lacks the markers {start_marker} ... {end_marker}")
-    return readme[:start] + block + readme[end + len(end_marker):]
+        raise SystemExit(f"error: {name} lacks the markers {start_marker} ... {end_marker}")
+    return text[:start] + block + text[end + len(end_marker):]
+
+
+# --- README.md: claims at a glance ----------------------------------------------------------
+
+
+def readme_with_glance(readme: str, summary: Path) -> str:
+    """``readme`` with its "claims at a glance" block rendered anew from ``summary``."""
+    return between_markers(readme, GLANCE_START, GLANCE_END, claims_glance(summary))
+
+
+def claim_records(summary: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Claim id -> its record, from summary.json as the report writes it (flattened:
+    ``claims.<id>.<field>``) or nested (``{"claims": {<id>: {...}}}``)."""
+    nested = summary.get("claims")
+    if isinstance(nested, Mapping):
+        return {cid: dict(rec) for cid, rec in nested.items() if isinstance(rec, Mapping)}
+    records: dict[str, dict[str, Any]] = {}
+    for key, value in summary.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "claims":
+            records.setdefault(parts[1], {})[parts[2]] = value
+    return records
+
+
+def claims_glance(summary: Path) -> str:
+    """The block (markers included): one wrapped list item per claim, by number, with its
+    verdict, statement and the reason of its verdict; one line saying the report has not been
+    generated when ``summary`` or a field of a claim record is missing."""
+    head = [GLANCE_START,
+            f"<!-- generated by `{COMMAND}` from {summary.as_posix()}: rerun it after the "
+            "report changes -->"]
+    missing = _not_generated(summary)
+    if missing:
+        return "\n".join([*head, missing, GLANCE_END])
+    records = claim_records(json.loads(summary.read_text()))
+    items = []
+    for cid, rec in sorted(records.items(), key=lambda item: item[1]["number"]):
+        text = (f"- **Claim {rec['number']}**, `{cid}`: **{rec['verdict']}**. "
+                f"{' '.join(str(rec['statement']).split())}")
+        reason = " ".join(str(rec["reason"] or "").split())
+        if reason:
+            text += f" Why: {reason}"
+        lines = textwrap.wrap(text, GLANCE_WIDTH, subsequent_indent="  ",
+                              break_long_words=False, break_on_hyphens=False)
+        items += [lines[0], *map(_plain_continuation, lines[1:])]
+    return "\n".join([*head, *items, GLANCE_END])
+
+
+def _plain_continuation(line: str) -> str:
+    """A wrapped line with a backslash before a start Markdown would read as a list item,
+    heading, quote or heading underline (say "- " from a reason's "a - b")."""
+    indent, text = re.match(r"(\s*)(.*)", line).groups()
+    if re.fullmatch(r"(=+|-+)\s*", text) or re.match(r"(>|[-+*#](\s|$))", text):
+        return f"{indent}\\{text}"
+    return indent + re.sub(r"^(\d+)([.)])(?=\s|$)", r"\1\\\2", text)
+
+
+def _not_generated(summary: Path) -> str:
+    """The one line for a report that is missing or lacks a claim field; "" when complete."""
+    fix = f"run `./dev run`, then `{COMMAND}`"
+    if not summary.is_file():
+        return f"The report has not been generated yet ({summary.as_posix()} is missing): {fix}."
+    try:
+        records = claim_records(json.loads(summary.read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return f"The report has not been generated ({summary.as_posix()} is not JSON): {fix}."
+    if not records:
+        return (f"The report has not been generated yet ({summary.as_posix()} holds no claim "
+                f"records): {fix}.")
+    for cid, rec in records.items():
+        lacking = [f for f in CLAIM_FIELDS if f not in rec]
+        if lacking or not isinstance(rec["number"], int):
+            what = ", ".join(f"`{f}`" for f in lacking) or "an integer `number`"
+            return (f"The report has not been generated by the current code (claim `{cid}` "
+                    f"in {summary.as_posix()} lacks {what}): {fix}.")
+    return ""
+
+
+# --- docs/parameters.md ---------------------------------------------------------------------
+
+
+def parameters_page(params: Mapping[str, Any]) -> str:
+    """docs/parameters.md, whole."""
+    rows = list(param_rows(params))
+    return "\n".join([
+        "# Parameters",
+        "",
+        f"<!-- generated by `{COMMAND}`: edit src/robsens/core/params.schema.yaml, the "
+        "methods' HPARAMS, params.yaml, CORRUPTIONS or the stage table, not this file -->",
+        "",
+        f"Generated by `{COMMAND}` from `src/robsens/core/params.schema.yaml`, each method's "
+        "`HPARAMS` (`src/robsens/methods/`), the defaults in `params.yaml`, the corruption "
+        "definitions and the stage table (`src/robsens/pipeline/stages.py`). Do not edit it "
+        f"by hand: `{COMMAND} --check` and `tests/test_schema_docs.py` fail when it is stale.",
+        "",
+        "- [Every key of params.yaml](#every-key-of-paramsyaml)",
+        "- [Corruptions](#corruptions)",
+        "- [What each job asks of a scheduler](#what-each-job-asks-of-a-scheduler)",
+        "",
+        "## Every key of params.yaml",
+        "",
+        f"{len(rows)} keys in schema order: type, default (the value in `params.yaml`; one "
+        "per model where the models differ) and what each is for. `models.<name>` is one "
+        "model entry: its rows after `method` are the hyperparameters of the methods named "
+        "at the start of each description. A config overlay (`configs/`) changes only the "
+        "keys it sets.",
+        "",
+        params_table(params),
+        "",
+        "## Corruptions",
+        "",
+        "The noise-injection suite, defined once in "
+        "`src/robsens/robustness/corruptions/__init__.py` (`CORRUPTIONS`): each corruption's "
+        "parameter at severities 1-5. Values follow MNIST-C (Mu & Gilmer 2019) and, for the "
+        "ImageNet-C kinds, MNIST-C's port of ImageNet-C. `*` marks our choices: MNIST-C gives "
+        "stripe, dotted line, zigzag and canny edges one level only (theirs is our severity 5 "
+        "for stripe and canny edges, severity 1 for the lines), ImageNet-C's blur sigmas are "
+        "for 224 px images, and kornia's motion kernel is a uniform streak. "
+        "`robustness.corruptions` picks which of them a study runs.",
+        "",
+        corruption_table(),
+        "",
+        "## What each job asks of a scheduler",
+        "",
+        "The Snakemake resources of each rule, from the stage table: `threads` is the params "
+        "key `threads`; `mem_mb` is the measured peak of the default study's jobs with 2.5x "
+        "or more margin; `runtime` is a limit in minutes; `gpu` 1 means the job runs on a "
+        "GPU when `device` allows. On Slurm a retried job gets attempt x its memory and "
+        "runtime (`workflow/profiles/slurm/config.yaml`).",
+        "",
+        resources_table(),
+        "",
+    ])
 
 
 def corruption_table() -> str:
-    """The corruptions and their severity parameters as Markdown (markers included)."""
+    """The corruptions and their severity parameters as Markdown."""
     from robsens.robustness.corruptions import CORRUPTIONS, SEVERITIES
 
-    lines = [CORRUPTIONS_START,
-             "<!-- generated by `python -m robsens pipeline docs` from CORRUPTIONS -->",
-             "| corruption | family | parameter | " + " | ".join(map(str, SEVERITIES)) + " |",
-             "|" + "---|" * (3 + len(SEVERITIES))]
+    lines = ["| corruption | suite | family | parameter | "
+             + " | ".join(map(str, SEVERITIES)) + " |",
+             "|" + "---|" * (4 + len(SEVERITIES))]
     for name, spec in CORRUPTIONS.items():
         levels = " | ".join(str(level) for level in spec.levels)
-        lines.append(f"| {name} | {spec.family} | {spec.parameter} | {levels} |")
-    return "\n".join([*lines, CORRUPTIONS_END])
-
+        lines.append(f"| {name} | {spec.suite} | {spec.family} | {spec.parameter} | {levels} |")
+    return "\n".join(lines)
 
 
 def resources_table() -> str:
-    """Each stage's job: how many, and its threads, memory, time limit and GPU (markers
-    included)."""
+    """Each stage's job: how many, and its threads, memory, time limit and GPU."""
     from robsens.pipeline.stages import STAGES
 
-    lines = [RESOURCES_START,
-             "<!-- generated by `python -m robsens pipeline docs` from the stage table "
-             "(src/robsens/pipeline/stages.py) -->",
-             "| stage | jobs | threads | mem_mb | runtime (min) | gpu |",
+    lines = ["| stage | jobs | threads | mem_mb | runtime (min) | gpu |",
              "|---|---|---|---|---|---|"]
     for stage in STAGES:
         jobs = " × ".join(stage.wildcards) if stage.wildcards else "1"
         threads = "`threads`" if stage.threads_from_params else "1"
         lines.append(f"| {stage.name} | {jobs} | {threads} | {stage.mem_mb} | "
                      f"{stage.runtime} | {stage.gpu} |")
-    return "\n".join([*lines, RESOURCES_END])
+    return "\n".join(lines)
 
 
 def params_table(params: Mapping[str, Any]) -> str:
-    """The Markdown block (markers included): one row per key, in schema order."""
-    rows = list(param_rows(params))
-    lines = [
-        TABLE_START,
-        "<!-- generated by `python -m robsens pipeline docs` from "
-        "src/robsens/core/params.schema.yaml, the methods' HPARAMS and params.yaml: "
-        "edit those, not this table -->",
-        "<details>",
-        f"<summary>All {len(rows)} keys: type, default (params.yaml) and what each is for "
-        "(generated from the schema)</summary>",
-        "",
+    """One row per key, in schema order, as Markdown."""
+    return "\n".join([
         "| key | type | default | description |",
         "|---|---|---|---|",
-        *(f"| `{key}` | {kind} | {default} | {text} |" for key, kind, default, text in rows),
-        "",
-        "</details>",
-        TABLE_END,
-    ]
-    return "\n".join(lines)
+        *(f"| `{key}` | {kind} | {default} | {text} |"
+          for key, kind, default, text in param_rows(params)),
+    ])
 
 
 def param_rows(params: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
@@ -232,6 +362,8 @@ def _value(v: Any, limit: int = 60) -> str:
     """A params value as YAML-ish text; long lists shortened to their head and length."""
     if v is None:
         return "null"
+    if v == "":
+        return '""'  # an empty code span would not render
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, dict):

@@ -47,7 +47,7 @@ FIGURES_DIR = REPORTS_DIR / "figures"
 LOGS_DIR = Path("logs")
 BENCHMARKS_DIR = Path("benchmarks")
 
-# The spurious-background study (science.md section 8): its own data, models and metrics.
+# The spurious-background study (docs/science.md section 8): its own data, models and metrics.
 # its test splits show the same digits with the cue agreeing, independent and reversed
 SPURIOUS_TEST_SPLITS = ("test", "test_independent", "test_reversed")
 SPURIOUS_SPLITS = ("train", "val", *SPURIOUS_TEST_SPLITS)
@@ -104,7 +104,7 @@ class Study:
 
 # Per model and seed (templates).
 RUN = "{model}/seed{seed}"
-CORNER = Study("corner", "models", DATA_DIR, MODELS_DIR, METRICS_DIR, CHECKPOINTS_DIR)
+CORNER = Study("corner", "corner.models", DATA_DIR, MODELS_DIR, METRICS_DIR, CHECKPOINTS_DIR)
 MODEL, HISTORY, METRICS = CORNER.model, CORNER.history, CORNER.metrics
 SPURIOUS = Study("spurious", "spurious.models", Path("data/spurious"), SPURIOUS_DIR / "models",
                  SPURIOUS_DIR / "metrics", SPURIOUS_DIR / "checkpoints")

@@ -23,10 +23,11 @@ from typing import Any
 
 import yaml
 
-from robsens.core.config import ParamsError, validate_params
+from robsens.core.config import ParamsError
 from robsens.core.io import save_text
 from robsens.core.yamlio import read_yaml
 from robsens.pipeline import paths
+from robsens.pipeline.params import validate_params
 
 PATH_KEYS = (("data", "mnist", "cache_dir"), ("data", "mnist", "local_dir"))
 SQLITE = "sqlite:///"
@@ -54,15 +55,16 @@ def merge(config: dict[str, Any], patch: Mapping[str, Any]) -> None:
 
 def drop_removed_models(config: dict[str, Any]) -> None:
     """Remove the models an overlay set to null (in place), from ``models`` and from the
-    spurious-background study's ``spurious.models``, which names models of ``models``."""
+    studies' ``corner.models`` and ``spurious.models``, which name models of ``models``."""
     models = config.get("models")
     if isinstance(models, dict):
         dropped = [n for n, entry in models.items() if entry is None]
         for name in dropped:
             del models[name]
-        spurious = config.get("spurious")
-        if isinstance(spurious, dict) and isinstance(spurious.get("models"), list):
-            spurious["models"] = [m for m in spurious["models"] if m not in dropped]
+        for study in ("corner", "spurious"):
+            section = config.get(study)
+            if isinstance(section, dict) and isinstance(section.get("models"), list):
+                section["models"] = [m for m in section["models"] if m not in dropped]
 
 
 def _reroot(value: str, run_dir: Path) -> str:

@@ -62,15 +62,17 @@ class Stage:
     deps: tuple[str, ...]
     outs: tuple[Out, ...]
     wildcards: tuple[str, ...] = ()
-    # The params key whose names the {model} wildcard ranges over: `models` (the corner-digit
-    # study) or `spurious.models` (the spurious-background study trains a subset of them).
-    model_set: str = "models"
+    # The params key whose names the {model} wildcard ranges over: `corner.models` (the
+    # corner-digit study) or `spurious.models` (the spurious-background study); both name
+    # entries of `models`, the catalogue of every model either study trains.
+    model_set: str = paths.CORNER.model_set
     gather: tuple[str, ...] = field(default=())  # inputs over every model x seed (of the
     # model set of the stage that makes each)
     threads_from_params: bool = True  # torch jobs use params.threads; others one thread
     # What one job needs from a scheduler (Snakemake resources; Slurm's --mem, --time,
-    # --gpus). Memory: the measured peak RSS of the default study's jobs (benchmarks/*.tsv,
-    # max_rss) times 2.5 or more, rounded up, for the paper study's larger data. Runtime: a
+    # --gpus). Memory: the measured peak RSS of the default study's jobs run cold
+    # (ROBSENS_WARM=0: a warm job's benchmarks/*.tsv max_rss is its waiting client's) times 2.5
+    # or more, rounded up, for the paper study's larger data. Runtime: a
     # limit, not an estimate: the paper study's slowest job on one CPU thread with a
     # margin. A retry gets attempt x both (workflow/rules/pipeline.smk).
     mem_mb: int = 1000
@@ -130,7 +132,8 @@ def _metrics(kind: str) -> str:
 # evaluation's perturbation (methods/fcl.py, resolve), hence the sensitivity keys.
 TRAIN_PARAMS = ("reproducibility", "device", "threads", "train", "model", "models.{model}",
                 "evaluate.batch_size", "sensitivity.perturbation",
-                "sensitivity.corner_perturbation", "sensitivity.strength", "sensitivity.patch")
+                "sensitivity.corner_perturbation", "sensitivity.strength", "sensitivity.patch",
+                "data.corner_size", "data.corner_position")  # the oracle's corner square
 
 STAGES: tuple[Stage, ...] = (
     Stage(
@@ -251,15 +254,17 @@ STAGES: tuple[Stage, ...] = (
         name="report",
         entry="robsens.report.stage",
         help="write reports/results.md, summary.json and figures",
-        # the sections quote the data, robustness and sensitivity settings they were made with
-        params=("reproducibility", "report", "models", "seeds", "data", "robustness",
-                "sensitivity", "evaluate.split", "spurious"),
+        # the sections quote the data, training, robustness and sensitivity settings they were
+        # made with; the gates decide which models the claims may compare
+        params=("reproducibility", "report", "models", "corner", "seeds", "data", "train",
+                "gates", "robustness", "sensitivity", "evaluate.split", "spurious"),
         deps=(str(paths.DATA_MANIFEST), str(paths.split_path("test")),
               str(paths.LINEAR_SWEEP), str(paths.LINEAR_SUMMARY),
               str(paths.SPURIOUS.manifest),
               *(str(paths.SPURIOUS.split_path(s)) for s in paths.SPURIOUS_TEST_SPLITS)),
         gather=(_metrics("clean"), _metrics("robustness"), _metrics("sensitivity"),
-                paths.SENSITIVITY_ARRAYS, paths.SPURIOUS_METRICS),
+                paths.SENSITIVITY_ARRAYS, paths.SPURIOUS_METRICS, paths.HISTORY,
+                paths.SPURIOUS.history),
         outs=(Out(str(paths.REPORT_MD), cache=False),
               Out(str(paths.FIGURES_DIR), cache=False, directory=True, figures=True),
               Out(str(paths.REPORT_SUMMARY), kind="metrics", cache=False)),

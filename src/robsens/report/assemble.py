@@ -19,10 +19,11 @@ from robsens.data.report import data_section
 from robsens.linear.report import linear_section
 from robsens.pipeline import paths
 from robsens.report.claims import claims_section, decide_claims, glance_table
-from robsens.report.tables import per_seed_table
+from robsens.report.per_seed import per_seed_table
 from robsens.robustness.report import robustness_section
 from robsens.sensitivity.report import sensitivity_section
 from robsens.spurious.report import spurious_section
+from robsens.training.report import training_section
 
 Section = Callable[[dict, Path], tuple[str, dict]]
 VALIDATION_NOTE = (
@@ -30,7 +31,7 @@ VALIDATION_NOTE = (
     "from the validation images and their probe (`val.npz`, `val_probe.npz`), none from the "
     "test split. Such a run chooses hyperparameters; the study's numbers are the test "
     "split's.\n")
-SECTIONS: list[Section] = [data_section, clean_section, robustness_section,
+SECTIONS: list[Section] = [data_section, training_section, clean_section, robustness_section,
                            sensitivity_section, spurious_section, linear_section]
 
 

@@ -1,5 +1,5 @@
 """Robust training read as curves: each metric along the noise sigma and along each attack
-norm's radius, the baseline drawn at 0 (science.md section 7, claims 1 and 4: effects that
+norm's radius, the baseline drawn at 0 (docs/science.md section 7, claims 1 and 4: effects that
 grow with the strength of the training).
 
 A curve is a role of :data:`robsens.methods.CURVE_ROLES` and, for adversarial training, one

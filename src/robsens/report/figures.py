@@ -32,12 +32,17 @@ FIGURES: tuple[Figure, ...] = (
     Figure("data_grid", "Data",
            "Test examples per centre digit, without and with a corner digit; a corner digit "
            "under centre digits 0-4 makes the rare classes 10-14."),
+    Figure("training_curves", "Training",
+           "Clean validation loss (log scale) and accuracy by epoch, per model, one column "
+           "per image study; the band is the interval over the seeds that ran that epoch "
+           "(each stops when the convergence rule fires)."),
     Figure("per_class_accuracy", "Clean evaluation",
            "Clean test accuracy per class and model (mean and interval over seeds); the "
            "shaded classes 10-14 are the rare ones."),
     Figure("corrupted_accuracy", "Robustness",
-           "Accuracy against corruption severity, one panel per corruption (severity 0: clean "
-           "accuracy), mean and interval over seeds."),
+           "Accuracy against corruption severity, one row of panels per corruption family "
+           "(noise, blur, weather, digital, geometric), one panel per corruption (severity 0: "
+           "clean accuracy), mean and interval over seeds."),
     Figure("rfs", "Robustness",
            "Relative foreground sensitivity against the std of the Gaussian noise put on one "
            "region; above 0 the model relies on the centre digit more than on the corner."),

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from robsens.core.config import fingerprint, model_names
+from robsens.core.config import content_digest, model_names
 from robsens.core.io import file_md5, load_json
 from robsens.core.tracking import (
     RUN_KEY,
@@ -45,7 +45,7 @@ from robsens.core.tracking import (
 )
 from robsens.linear.tracking import linear_run_key
 from robsens.pipeline import paths
-from robsens.report.tables import STUDY_EVALUATIONS
+from robsens.report.per_seed import STUDY_EVALUATIONS
 from robsens.training.tracking import Store, log_datasets, log_training
 
 PIPELINE_RUN = "robsens.pipeline_run"  # on a model run: the latest pipeline run made from it
@@ -126,7 +126,7 @@ def pipeline_key() -> str | None:
     """The report's digest, or None before the report exists."""
     if not paths.REPORT_SUMMARY.is_file():
         return None
-    return f"pipeline-{fingerprint(file_md5(paths.REPORT_MD), file_md5(paths.REPORT_SUMMARY))}"
+    return f"pipeline-{content_digest(file_md5(paths.REPORT_MD), file_md5(paths.REPORT_SUMMARY))}"
 
 
 def log_pipeline_run(client, exp_id: str, params: Mapping[str, Any], run, key: str,

@@ -1,7 +1,10 @@
-"""Robustness of a trained model (science.md section 5): corrupted accuracy and RFS.
+"""Robustness of a trained model (docs/science.md section 5): corrupted accuracy and RFS.
 
 Corrupted accuracy is read off the stored corrupted sets (see
-:mod:`robsens.robustness.corruptions.sets`), so every model is scored on the very same images.
+:mod:`robsens.robustness.corruptions.sets`), so every model is scored on the very same images;
+besides its mean over the suite, its mean per corruption family (:func:`family_means`), and,
+across the models of a seed, the corruption error relative to the baseline's
+(:func:`relative_corruption_error`, Hendrycks & Dietterich's mCE).
 Relative foreground sensitivity (RFS) adds Gaussian noise to the foreground only or to the
 background only and compares the two accuracies (:func:`rfs_curve`, the one implementation
 both image studies use): on corner digits the centre-digit region against the corner region,
@@ -18,14 +21,16 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 
 from robsens.blocks.perturb import perturb
 from robsens.blocks.predict import accuracy_report, predict
+from robsens.blocks.regions import region_masks
 from robsens.core.io import load_npz
-from robsens.data.regions import region_masks
 from robsens.pipeline import paths
-from robsens.robustness.corruptions import SEVERITIES
+from robsens.robustness.claims import ROBUST
+from robsens.robustness.corruptions import SEVERITIES, by_family
 from robsens.robustness.corruptions.sets import clean_subset, from_uint8
 
 
@@ -141,6 +146,59 @@ def score_corrupted_set(
     return scores
 
 
+def family_metric(family: str) -> str:
+    """The name of a family's mean corrupted accuracy: ``mean_corrupted_accuracy_<family>``."""
+    return f"{ROBUST}_{family}"
+
+
+def family_means(accuracy: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """:func:`family_metric` -> value for each family with a corruption in ``accuracy``
+    (corruption -> accuracy per severity): the unweighted mean over the family's corruptions
+    and severities, as the mean corrupted accuracy is over all of them. The overall mean weighs
+    each family by how many corruptions the suite happens to hold (digital has 7, blur 3); per
+    family, a gain on one kind of shift cannot hide a loss on another."""
+    return {family_metric(family): float(np.mean([accuracy[name] for name in names]))
+            for family, names in by_family(accuracy).items()}
+
+
+RCE = "relative_corruption_error"
+
+
+def relative_corruption_error(table: pd.DataFrame, robust: pd.DataFrame) -> pd.Series:
+    """Per row of ``table`` (model x seed with the role columns of
+    :func:`robsens.report.tables.with_roles`): Hendrycks & Dietterich's mean corruption error
+    (mCE) against the baseline of the same seed. For each corruption c, E_c = the model's
+    error (1 - accuracy) summed over severities, divided by the baseline's; the result is the
+    mean of E_c over the corruptions. Normalising by the baseline's error per corruption
+    weighs every corruption alike, however hard: differences of mean corrupted accuracy are
+    dominated by the corruptions with the most errors, which have the most room to move.
+    Below 1: fewer errors under corruption than the baseline; the baseline's is exactly 1.
+    (Not H&D's "relative mCE", which first subtracts the clean error.)
+
+    ``robust``: the robustness metrics rows (``model``, ``seed``, ``accuracy``: corruption ->
+    accuracy per severity). NaN for a row without robustness metrics or whose seed lacks the
+    baseline's. A corruption the baseline makes no error on (E_c undefined) is left out of
+    that seed's mean, for every model alike, so the models of a seed stay comparable.
+    """
+    out = pd.Series(math.nan, index=table.index, name=RCE)
+    if robust.empty or "role" not in table.columns or "accuracy" not in robust.columns:
+        return out
+    errors = {(r.model, r.seed): {name: float(np.sum(1 - np.asarray(accs)))
+                                  for name, accs in r.accuracy.items()}
+              for r in robust.itertuples()}
+    baselines = table[table["role"] == "baseline"].drop_duplicates("seed")
+    reference = {seed: errors.get((model, seed))
+                 for model, seed in zip(baselines["model"], baselines["seed"], strict=True)}
+    for i, model, seed in zip(table.index, table["model"], table["seed"], strict=True):
+        own, base = errors.get((model, seed)), reference.get(seed)
+        if own is None or base is None:
+            continue
+        ratios = [own[name] / base[name] for name in own if base.get(name, 0.0) > 0.0]
+        if ratios:
+            out[i] = float(np.mean(ratios))
+    return out
+
+
 def evaluate_robustness(
     model: torch.nn.Module,
     sets_dir: str | Path,
@@ -178,6 +236,7 @@ def evaluate_robustness(
         "accuracy": accuracy,
         "rare_accuracy": rare,
         "mean_corrupted_accuracy": float(np.mean(list(accuracy.values()))),
+        **family_means(accuracy),
         "mean_corrupted_rare_accuracy": float(np.nanmean(list(rare.values()))),
         "rfs": curve,
         "mean_rfs": float(np.mean(curve["rfs"])),

@@ -1,9 +1,11 @@
 """The robustness section of the report: tables and figures (claims 1, 2 and 4 of
-science.md are decided in :mod:`robsens.report.claims` from the endpoints params declares).
+docs/science.md are decided in :mod:`robsens.report.claims` from the endpoints params declares).
 
 Reads ``results/metrics/*/seed*/robustness.json`` (and the clean metrics for the
 rare-class accuracy axis of the robustness-sensitivity plane). Intervals are Student-t
-over seeds for the tables and figures.
+over seeds for the tables and figures. Corruptions are shown grouped by family
+(:data:`robsens.robustness.corruptions.FAMILIES`), where the family means and the corruption
+error relative to the baseline's are tabled.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ from robsens.report.figures import figure_markdown
 from robsens.report.images import panel_grid
 from robsens.report.tables import load_metrics, model_order, with_roles
 from robsens.robustness.claims import RARE
+from robsens.robustness.corruptions import by_family
+from robsens.robustness.metrics import (
+    RCE,
+    family_means,
+    family_metric,
+    relative_corruption_error,
+)
 
 # The metrics the robust-training curves are read by (figure "curves"), clean ones first.
 CURVE_METRICS = {"accuracy": "clean accuracy", "rare_accuracy": "rare-class accuracy",
@@ -55,20 +64,30 @@ def per_sigma(robust: pd.DataFrame) -> pd.DataFrame:
 
 
 def accuracy_by_severity(long: pd.DataFrame, level: float, path: Path) -> None:
-    """Accuracy vs severity, one panel per corruption, one line per model (0 = clean).
+    """Accuracy vs severity, one row of panels per corruption family (labelled on the left),
+    one panel per corruption, one line per model (0 = clean).
 
     The means and t-intervals are computed once (``summarise``) and drawn by ``band_lines``:
     seaborn's ``relplot`` took twice as long for the 21 panels, re-aggregating each one."""
     stats = summarise(long, ["corruption", "model", "severity"], ["accuracy"], level)
     models = list(dict.fromkeys(long["model"]))
     colors = dict(zip(models, sns.color_palette(n_colors=len(models)), strict=True))
-    fig, axes = panel_grid(long["corruption"].nunique(), 7, (2.1, 1.9))
-    panels = stats.groupby("corruption", sort=False)
-    for ax, (name, panel) in zip(axes, panels, strict=True):
-        band_lines(ax, panel, "severity", "accuracy", "model", colors)
-        ax.set(title=name, ylim=(0, 1.02))
+    families = list(by_family(long["corruption"].unique()).items())
+    cols = max(len(names) for _, names in families)
+    fig, axes = panel_grid(len(families) * cols, cols, (2.1, 1.9))
+    panels = dict(list(stats.groupby("corruption", sort=False)))
+    for row, (family, names) in enumerate(families):
+        for col, ax in enumerate(axes[row * cols:(row + 1) * cols]):
+            if col >= len(names):
+                ax.set_axis_off()
+                continue
+            band_lines(ax, panels[names[col]], "severity", "accuracy", "model", colors)
+            ax.set(title=names[col], ylim=(0, 1.02))
+            # shared x: only panels with no panel below them keep their tick labels
+            if row + 1 == len(families) or col >= len(families[row + 1][1]):
+                ax.tick_params(labelbottom=True)
+        axes[row * cols].set_ylabel(rf"$\bf{{{family}}}$" + "\naccuracy")
     fig.supxlabel("severity (0: clean)")
-    fig.supylabel("accuracy")
     fig.legend(*axes[0].get_legend_handles_labels(), title="model", loc="center left",
                bbox_to_anchor=(1, 0.5), frameon=False)
     fig.tight_layout()
@@ -120,11 +139,24 @@ def plane_points(summary: pd.DataFrame, clean: pd.DataFrame, params: dict) -> pd
 
 
 def _pivot_markdown(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join([table.index.name, *table.columns]) + " |",
-             "|" + "---|" * (len(table.columns) + 1)]
-    lines += [f"| {name} | " + " | ".join(f"{v:.3f}" for v in row) + " |"
-              for name, row in table.iterrows()]
+    """``table`` as Markdown: its index levels as the first columns, values to 3 decimals."""
+    keys = list(table.index.names)
+    lines = ["| " + " | ".join([*keys, *table.columns]) + " |",
+             "|" + "---|" * (len(keys) + len(table.columns))]
+    lines += ["| " + " | ".join([*(key if isinstance(key, tuple) else (key,)),
+                                 *(f"{v:.3f}" for v in row)]) + " |"
+              for key, row in table.iterrows()]
     return "\n".join(lines)
+
+
+def per_family(params: dict, robust: pd.DataFrame) -> pd.DataFrame:
+    """One row per model and seed: the mean corrupted accuracy of each family
+    (:func:`robsens.robustness.metrics.family_means` of the per-corruption accuracies, which
+    the relative error reads too) and the corruption error relative to the seed's baseline."""
+    means = pd.DataFrame([family_means(accuracy) for accuracy in robust["accuracy"]],
+                         index=robust.index)
+    return robust[["model", "method", "seed"]].join(means).assign(
+        **{RCE: relative_corruption_error(with_roles(params, robust), robust)})
 
 
 def robustness_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
@@ -144,11 +176,20 @@ def robustness_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         long = pd.concat([at_zero, long], ignore_index=True)
     accuracy_by_severity(long, level, fig_dir / "corrupted_accuracy.png")
     rfs_by_sigma(per_sigma(robust), level, fig_dir / "rfs.png")
+    families = by_family(long["corruption"].unique())
+    order = pd.MultiIndex.from_tuples(
+        [(family, name) for family, names in families.items() for name in names],
+        names=["family", "corruption"])
     by_corruption = (
         long[long["severity"] > 0]
         .pivot_table(index="corruption", columns="model", values="accuracy", sort=False)
-        .reindex(columns=list(summary["model"]))
+        .reindex(index=order.get_level_values("corruption"), columns=list(summary["model"]))
+        .set_axis(order, axis=0)
     )
+    family_columns = {family_metric(family): family for family in families}
+    family_columns[RCE] = "relative corruption error (mCE)"
+    family_summary = summarise(per_family(params, robust), ["model", "method"],
+                               list(family_columns), level)
 
     cfg = params["robustness"]
     text = [
@@ -165,6 +206,14 @@ def robustness_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         "those levels. "
         f"Mean ± {level:.0%} t-interval over seeds.\n",
         markdown_table(summary, COLUMNS, ["model", "method"]),
+        f"\nPer corruption family ({', '.join(families)}; which corruption is in which: the "
+        "per-corruption table below), the mean accuracy over the family's "
+        "corruptions and severities 1-5; and the relative corruption error (Hendrycks & "
+        "Dietterich's mCE): per corruption, the model's error summed over severities divided by "
+        "the baseline's of the same seed, averaged over corruptions (baseline: 1; below 1: "
+        "fewer errors under corruption). "
+        f"Mean ± {level:.0%} t-interval over seeds.\n",
+        markdown_table(family_summary, family_columns, ["model", "method"]),
         "\nMean accuracy over severities 1-5 (and seeds), per corruption:\n",
         _pivot_markdown(by_corruption),
         "", figure_markdown("corrupted_accuracy"), figure_markdown("rfs"),

@@ -1,4 +1,4 @@
-"""Contextual utility and sensitivity evaluation of one trained model (science.md section 2).
+"""Contextual utility and sensitivity evaluation of one trained model (docs/science.md section 2).
 
 It measures whether a model is sensitive where the input matters and robust where it does
 not: the corner decides the label under a centre 0-4 and is irrelevant under a centre 5-9.
@@ -28,8 +28,8 @@ from robsens.blocks.attribution import (
     randomized_gradient_sensitivity,
 )
 from robsens.blocks.perturb import perturb
+from robsens.blocks.regions import region_masks
 from robsens.data.corner import load_split
-from robsens.data.regions import region_masks
 from robsens.pipeline import paths
 
 # Centre digits under which the corner decides the label / carries no information.

@@ -1,4 +1,4 @@
-"""The sensitivity section of the report: tables and figures (claim 3 of science.md is
+"""The sensitivity section of the report: tables and figures (claim 3 of docs/science.md is
 decided in :mod:`robsens.report.claims` from the endpoint params declares).
 
 Reads ``results/metrics/*/seed*/sensitivity.json`` (summaries) and the per-image arrays next
@@ -210,7 +210,8 @@ def sensitivity_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
         figure_markdown("output_sensitivity_by_context"),
         "### Embedding level (secondary)\n",
         "Utility: how much the loss cares about a region in this context; sensitivity: how much "
-        "the embedding g moves when it moves (science.md section 2). Perturbation forms perturb "
+        "the embedding g moves when it moves (docs/science.md section 2). Perturbation forms "
+        "perturb "
         f"a region with `{cfg['perturbation']}` (strength {cfg['strength']}): "
         "U_R = |l(x_R) - l(x)|, S_R = ||g(x_R) - g(x)|| / ||g(x)||. Gradient forms: |dl/dx_i| "
         f"and ||dg/dx_i|| (randomized estimator, {cfg['n_probes']} probes), summed over regions "

@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from robsens.blocks.regions import CENTRE_BOX, IMAGE_SIDE
 from robsens.core.io import file_md5, save_json, save_npz
 from robsens.data.corner import digit_pools
-from robsens.data.regions import CENTRE_BOX, IMAGE_SIDE
 from robsens.pipeline import paths
 
 NUM_CLASSES = 10

@@ -79,7 +79,7 @@ def accuracy_and_rfs(df: pd.DataFrame, level: float, path: Path) -> None:
 
 def spurious_section(params: dict, fig_dir: Path) -> tuple[str, dict]:
     """Table, figures and the headline numbers (summary.json: ``spurious.<model>.<metric>``)."""
-    title = "## Spurious-background study (science.md section 8)\n"
+    title = "## Spurious-background study (docs/science.md section 8)\n"
     df = load_metrics(params, "spurious", paths.SPURIOUS)
     if df.empty:
         return f"{title}\nNo evaluated models yet.\n", {}

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from robsens.core.config import fingerprint
+from robsens.core.config import content_digest
 from robsens.core.io import load_json
 from robsens.pipeline import paths
 from robsens.pipeline.deps import source_digest
@@ -31,4 +31,4 @@ def run_identity(params: Mapping[str, Any], model_name: str, seed: int, data_dir
     manifest = load_json(Path(data_dir) / paths.DATA_MANIFEST.name)
     data_md5 = {k: v["md5"] for k, v in manifest["splits"].items()}
     config = BY_NAME[stage].params_values(params, {"model": model_name, "seed": seed})
-    return fingerprint(config, device, seed, data_md5, source_digest(TRAINING_CODE))
+    return content_digest(config, device, seed, data_md5, source_digest(TRAINING_CODE))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from robsens.core.config import NUM_CLASSES, check_model
+from robsens.core.config import check_model
+from robsens.core.domain import NUM_CLASSES
 from robsens.core.runtime import resolve_device
 from robsens.pipeline import paths
 from robsens.training.identity import run_identity

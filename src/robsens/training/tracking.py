@@ -104,7 +104,8 @@ class LiveRun:
         hparams = params["models"][model_name]
         tags = {RUN_KEY: identity, "model": model_name, "method": hparams["method"],
                 "seed": str(seed), "data_source": params["data"]["source"],
-                "git_commit": git_commit(), "device": device, "study": study.name}
+                "git_commit": git_commit(), "device": device, "study": study.name,
+                "run": params.get("run_name") or "default"}
         reopened = run is not None
         if run is None:
             run = client.create_run(exp_id, run_name=study.run_name(model_name, seed), tags=tags)
@@ -129,9 +130,14 @@ class LiveRun:
                                               if k != "epoch" and (k, step) not in self.have])
 
     def close(self, status: str, model_dir: Path | None = None) -> None:
-        """Attach ``history.json`` and end the run now (a finished run keeps its times)."""
+        """Attach ``history.json``, tag the run with its convergence record (converged, epochs
+        run, best epoch: what the UI's run list can filter on) and end the run now (a
+        finished run keeps its times)."""
         if model_dir is not None:
-            self.client.log_artifact(self.run_id, str(Path(model_dir) / paths.HISTORY_FILE))
+            history = Path(model_dir) / paths.HISTORY_FILE
+            self.client.log_artifact(self.run_id, str(history))
+            for key, value in load_json(history)["convergence"].items():
+                self.client.set_tag(self.run_id, f"convergence.{key}", str(value))
         if not self.finished:
             self.client.set_terminated(self.run_id, status=status)
 

@@ -72,6 +72,7 @@ def write_corrupted_sets(
         manifest["corruptions"][name] = {
             "file": path.name,
             "md5": file_md5(path),
+            "suite": spec.suite,
             "family": spec.family,
             "parameter": spec.parameter,
             "levels": list(spec.levels),

@@ -15,12 +15,17 @@ What keeps a job's results the same as a cold start's:
 - The server is keyed by the interpreter and its options, the package's directory and every
   environment variable a library reads when it loads (:data:`LOAD_TIME_ENV`: the portable
   pins of :mod:`robsens.core.reproducibility`, thread counts, ``PYTHONPATH``, the locale...):
-  a job only ever runs in a server loaded the way it would have loaded itself.
+  a job only ever runs in a server loaded the way it would have loaded itself. The key also
+  covers what a child inherits from the server rather than from its job: the niceness, the
+  CPU affinity, the resource limits and the cgroup (:func:`inherited`), so ``nice ./dev
+  run`` or a job under ``taskset`` or ``ulimit`` gets a server that runs as it would.
 - Before each fork the server checks the files of every module it loaded and every file
   of the package; on any change it retires (the job runs cold and the next one starts a
   fresh server), so an edit is never served by old code.
 - The server computes nothing before forking (no torch thread pool, no CUDA context, no
-  RNG draw; the only threads, OpenBLAS's and jemalloc's, have fork handlers): each child
+  RNG draw; the only threads, OpenBLAS's and jemalloc's, have fork handlers), and checks it
+  before every fork: a second Python thread, more native threads than it had when it became
+  ready, or an initialised CUDA make it retire (its log says which): each child
   starts from the state of a fresh process that has imported the same modules, with the
   job's streams set up as the interpreter sets them, its umask and its record of what the
   portable pins replaced. ``tests/test_warm.py`` compares a warm job's outputs with a
@@ -36,7 +41,7 @@ a job tracing its imports (``-X importtime``), and a platform without ``fork``,
 
 One caveat: a child is not a descendant of its job's process, so the memory and CPU columns
 of Snakemake's ``benchmark:`` files measure only the waiting client (wall times are right);
-``ROBSENS_WARM=0`` measures whole jobs.
+``ROBSENS_WARM=0`` measures whole jobs, which is how the rules' ``mem_mb`` are sized.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ import importlib
 import io
 import json
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -124,12 +130,26 @@ def _package_dir() -> Path:
     return Path(robsens.__file__).resolve().parent
 
 
+def inherited() -> list:
+    """What a forked child takes from the server instead of from its job: niceness, CPU
+    affinity, every resource limit, and the cgroup (which carries memory and CPU limits)."""
+    limits = sorted((name, resource.getrlimit(getattr(resource, name)))
+                    for name in dir(resource) if name.startswith("RLIMIT_"))
+    try:
+        cgroup = Path("/proc/self/cgroup").read_text()
+    except OSError:
+        cgroup = ""
+    return [os.getpriority(os.PRIO_PROCESS, 0), sorted(os.sched_getaffinity(0)), limits,
+            cgroup]
+
+
 def place(environ: dict[str, str] | os._Environ = os.environ) -> Place | None:
-    """The server's files for this interpreter, package and load-time environment; None
-    when the folder cannot be made private to this user."""
+    """The server's files for this interpreter, package, load-time environment and inherited
+    process state (:func:`inherited`); None when the folder cannot be made private to this
+    user or the socket's path would be too long."""
     load_env = sorted((k, v) for k, v in environ.items() if k.startswith(LOAD_TIME_ENV))
     key = hashlib.sha256(json.dumps([sys.executable, _interpreter_flags(), str(_package_dir()),
-                                     load_env]).encode()).hexdigest()[:20]
+                                     load_env, inherited()]).encode()).hexdigest()[:20]
     base = environ.get(DIR_ENV) or os.path.join(
         environ.get("XDG_RUNTIME_DIR") or "/tmp", f"robsens-warm-{os.getuid()}")
     folder = Path(base)
@@ -174,7 +194,7 @@ def delegate(argv: list[str], target: str = CLI_TARGET) -> int | None:
         if reply is None or "pid" not in reply:  # no server, or one that retired (stale)
             start_server(where)
             return None
-        return _wait(reply["pid"], lines)
+        return _wait(reply["pid"], lines, where)
 
 
 def _read(lines) -> dict | None:
@@ -182,7 +202,7 @@ def _read(lines) -> dict | None:
     return json.loads(line) if line else None
 
 
-def _wait(pid: int, lines) -> int:
+def _wait(pid: int, lines, where: Place) -> int:
     """The child's exit status; meanwhile the signals that would stop this process stop it."""
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
@@ -197,8 +217,8 @@ def _wait(pid: int, lines) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
     if status is None:
-        print(f"error: the warm interpreter lost job {pid} (see the server's log in "
-              f"{place().log.parent}); rerun it, or set {SWITCH_ENV}=0", file=sys.stderr)
+        print(f"error: the warm interpreter lost job {pid} (see the server's log, "
+              f"{where.log}); rerun it, or set {SWITCH_ENV}=0", file=sys.stderr)
         return 1
     code = status["code"]
     if code < 0:  # killed by a signal: end the same way, as a cold job would have
@@ -222,7 +242,7 @@ def start_server(where: Place) -> None:
                 return
         with open(where.log, "ab") as log:
             subprocess.Popen([sys.executable, *_interpreter_flags(), "-c",
-                              "from robsens.core.warm import serve; "
+                              "from robsens.warm import serve; "
                               f"serve({str(where.socket)!r})"],
                              stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/",
                              start_new_session=True, close_fds=True)
@@ -234,7 +254,7 @@ def _failed(where: Place) -> Path:
 
 # --- the server ---------------------------------------------------------------------------
 
-def fingerprint() -> dict[str, tuple[int, int, int]]:
+def file_stats() -> dict[str, tuple[int, int, int]]:
     """(inode, size, mtime) of every loaded module's file and of every file of the package:
     any edit, install or new module changes it."""
     files = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
@@ -253,6 +273,14 @@ def fingerprint() -> dict[str, tuple[int, int, int]]:
     return stats
 
 
+def _native_threads() -> int:
+    """The process's threads as the kernel counts them (Python's and the libraries' own)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
 def _log(message: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{os.getpid()}] {message}", file=sys.stderr,
           flush=True)
@@ -269,6 +297,7 @@ class Server:
         self.jobs: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, connection)
         self.files: dict[str, tuple[int, int, int]] = {}
         self.socket_inode = 0
+        self.native_threads = 0  # the process's threads when it became ready
         self.last_job = time.monotonic()
 
     def start(self) -> bool:
@@ -278,10 +307,11 @@ class Server:
             return False  # another server is running or starting
         where = place()
         if where is None or where.socket != self.path:  # e.g. the job's folder shadows robsens
-            _log(f"not serving {self.path}: this interpreter's key is {where}")
-            return False
+            return self.fail(f"not serving {self.path}: this interpreter's key gives "
+                             f"{where.socket if where else 'no place'} (a relative PYTHONPATH "
+                             "or a folder shadowing the package resolves differently in /)")
         tic = time.perf_counter()
-        before = fingerprint()
+        before = file_stats()
         try:
             from robsens.pipeline.stages import STAGES
 
@@ -293,15 +323,12 @@ class Server:
             for module in ("robsens.cli", *(s.entry for s in STAGES)):
                 importlib.import_module(module)
         except BaseException:
-            _log(f"failed to start; jobs run cold for {RETRY_FAILED_S} s:\n"
-                 f"{traceback.format_exc()}")
-            self.path.with_suffix(".failed").touch()
-            return False
-        self.path.with_suffix(".failed").unlink(missing_ok=True)
-        self.files = fingerprint()
+            return self.fail(f"failed to import:\n{traceback.format_exc()}")
+        self.files = file_stats()
         if any(self.files.get(name) != stat for name, stat in before.items()):
-            _log("a file changed while the server imported it: not serving")
-            return False
+            return self.fail("a file changed while the server imported it")
+        self.path.with_suffix(".failed").unlink(missing_ok=True)
+        self.native_threads = _native_threads()
         self.path.unlink(missing_ok=True)  # a dead server's socket (we hold the lock)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(str(self.path))
@@ -310,6 +337,27 @@ class Server:
         self.selector.register(self.listener, selectors.EVENT_READ)
         _log(f"ready in {time.perf_counter() - tic:.1f} s: {len(self.files)} files watched")
         return True
+
+    def fail(self, why: str) -> bool:
+        """Not serving: say why, and leave the marker that makes jobs run cold for
+        :data:`RETRY_FAILED_S` seconds instead of each starting a server that stops at once."""
+        _log(f"{why}; jobs run cold for {RETRY_FAILED_S} s")
+        self.path.with_suffix(".failed").touch()
+        return False
+
+    def fork_hazard(self) -> str | None:
+        """Why forking now could hand a child a broken state, or None: another Python thread
+        (a lock it holds is never released in the child), more native threads than when the
+        server became ready (a pool started by something it ran), or a CUDA context (which
+        does not survive a fork)."""
+        if threading.active_count() > 1:
+            return f"{threading.active_count()} Python threads"
+        if (count := _native_threads()) > self.native_threads:
+            return f"{count} native threads (was {self.native_threads} when ready)"
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_initialized():
+            return "CUDA is initialised"
+        return None
 
     def retire(self, why: str) -> None:
         """Stop taking jobs (the next job starts a fresh server); running ones finish."""
@@ -352,8 +400,10 @@ class Server:
                 raise PermissionError(f"refused a job of uid {uid} (process {pid})")
             conn.settimeout(10)
             request, fds = _receive(conn)
-            if fingerprint() != self.files:
-                self.retire("a loaded module or a file of the package changed")
+            why = ("a loaded module or a file of the package changed"
+                   if file_stats() != self.files else self.fork_hazard())
+            if why is not None:
+                self.retire(why)
                 conn.sendall(b'{"stale": true}\n')  # after retiring: the job starts a new one
                 conn.close()
                 return
