@@ -115,8 +115,10 @@ start() {
   fi
   touch "$JOBCOMP" && chown slurm:slurm "$JOBCOMP"
   if ! munge -n </dev/null >/dev/null 2>&1; then
-    runuser -u munge -- munged --pid-file="$RUN/munged.pid" ||
-      die "munged did not start (see /var/log/munge/munged.log)"
+    runuser -u munge -- munged || die "munged did not start (see /var/log/munge/munged.log)"
+    # munged (user munge) cannot write into $RUN (root's): record its pid here, so that
+    # `stop` stops the munged this script started and no other
+    pgrep -n -x -u munge munged > "$RUN/munged.pid" || die "munged exited after starting"
   fi
   daemon_running slurmctld || slurmctld || die "slurmctld did not start (see /var/log/slurm/slurmctld.log)"
   daemon_running slurmd || slurmd -N "$NODE" || die "slurmd did not start (see /var/log/slurm/slurmd.log)"
