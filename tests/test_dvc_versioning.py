@@ -60,11 +60,13 @@ def pushed(tmp_path_factory) -> Path:
 
 
 def _outputs(project: Path) -> dict[str, bytes]:
-    """Every file DVC tracks (cached or in git), by path."""
+    """Every file DVC tracks (cached or in git), by path: not Snakemake's date of a directory
+    output (``.snakemake_timestamp``, in .dvcignore)."""
     tracked = {}
     for base in ("data", "results", "reports"):
         for f in (project / base).rglob("*"):
-            if f.is_file() and not (base == "results" and "checkpoints" in f.parts):
+            if f.is_file() and not (base == "results" and "checkpoints" in f.parts) \
+                    and f.name != ".snakemake_timestamp":
                 tracked[f.relative_to(project).as_posix()] = f.read_bytes()
     return tracked
 

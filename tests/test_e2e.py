@@ -178,7 +178,8 @@ def test_dvc_repro_end_to_end(tmp_path: Path, warm_dir: Path) -> None:
     run(["git", "commit", "-q", "-m", "baseline"], project, env)
     rerun = run(["dvc", "exp", "run", "-S", "robustness.rfs_sigmas=[0.5]"], project, env).stdout
     ran = set(re.findall(r"Running stage '([^']+)'", rerun))
-    assert ran == {"robustness@erm-0", "report"}, ran  # what reads robustness params
+    # what reads robustness params, after the fingerprints (params.yaml changed)
+    assert ran == {"fingerprints", "robustness@erm-0", "report"}, ran
     assert yaml.safe_load((project / "params.yaml").read_text())["robustness"]["rfs_sigmas"] \
         == [0.5]
     shown = json.loads(run(["dvc", "exp", "show", "--json"], project, env).stdout)

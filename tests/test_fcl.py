@@ -25,6 +25,7 @@ from robsens.methods import build_method
 from robsens.methods.fcl import FCL, info_nce, info_nce_chance
 from robsens.methods.fcl_oracle import FCLOracle
 from robsens.methods.fcl_random import FCLRandom
+from robsens.pipeline.fingerprints import fingerprint
 from robsens.pipeline.stages import BY_NAME
 
 from .conftest import ROOT
@@ -128,10 +129,11 @@ def test_views_can_perturb_as_the_evaluation(value: str, kind: str) -> None:
     random = build_method(model, params | {"models": {"r": {**params["models"]["fcl"],
                                                              "method": "fcl_random"}}}, "r")
     assert {**random.hparams, "method": "fcl"} == method.hparams  # the ablation resolves alike
-    # the train stage reruns (and its run key changes) when a linked key changes
-    train = BY_NAME["train"].params_values(params, {"model": "fcl", "seed": 0})
-    assert {"sensitivity.perturbation", "sensitivity.corner_perturbation",
-            "sensitivity.strength", "sensitivity.patch"} <= set(train)
+    # the training fingerprint holds the resolved values: the train job reruns (and its run
+    # key changes) when a linked key changes, and only for a model that links it
+    held = fingerprint(BY_NAME["train"], params, "fcl")["params"]["hparams"]
+    assert (held["perturbation"], held["strength"], held["patch"]) == (
+        params["sensitivity"][kind], 0.3, 7)
 
 
 def test_explicit_perturbations_are_unchanged_by_resolution() -> None:

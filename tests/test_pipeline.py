@@ -22,15 +22,23 @@ def test_committed_dvc_yaml_is_generated_from_the_stage_table() -> None:
 
 
 def test_code_deps_follow_the_imports() -> None:
-    train = deps.stage_modules("train")
-    # the method registry discovers its modules: every method is a train dependency
-    assert {"robsens.methods.fcl", "robsens.methods.erm", "robsens.blocks.attacks"} <= set(train)
-    # lazy (function-level) imports count
-    assert "robsens.training.tracking" in train
+    train = deps.code_modules("robsens.training.stage", ["fcl_oracle"])
+    # the model's method and what it imports (the oracle is FCL's subclass), not the others
+    assert {"robsens.methods.fcl_oracle", "robsens.methods.fcl", "robsens.training.loop",
+            "robsens.core.reproducibility"} <= set(train)
+    assert "robsens.methods.erm" not in train
+    # machinery is not followed: MLflow logging, the pipeline declaration, the CLI
+    assert not {"robsens.training.tracking", "robsens.pipeline.stages", "robsens.cli"} & set(train)
     # validation's import of the registry is marked as no dependency
-    assert not any(m.startswith("robsens.methods") for m in deps.stage_modules("synthesize"))
-    assert "robsens.report.assemble" in deps.stage_modules("report")
+    assert not any(m.startswith("robsens.methods")
+                   for m in deps.code_modules("robsens.data.stage", ["erm"]))
+    assert "robsens.report.assemble" in deps.code_modules("robsens.report.stage", ["erm"])
     assert "robsens.report.assemble" not in train
+
+
+def test_every_machinery_entry_exists() -> None:
+    for module in deps.MACHINERY:
+        assert deps.module_file(module) is not None, module
 
 
 def test_every_stage_entry_is_a_module_with_run() -> None:
@@ -52,21 +60,35 @@ def runtime_imports(module: str) -> set[str]:
 
 
 @pytest.mark.e2e  # a subprocess traces the imports
-def test_source_digest_covers_the_imported_code(tmp_path: Path, monkeypatch) -> None:
-    traced = runtime_imports("robsens.training.loop")
-    assert "robsens.methods.fcl" in traced and "robsens.report.assemble" not in traced
-    assert traced <= set(deps.closure("robsens.training.loop"))
-    # on a copy of the package: an edit to any traced module moves the digest, an edit to a
-    # module the training never loads does not
+def test_code_digest_moves_with_the_code_and_only_with_it(tmp_path: Path, monkeypatch) -> None:
+    """On a copy of the package: a statement added to any module the training loads (the
+    runtime trace, not the import graph) moves the training's code digest (every method's
+    models), unless it is machinery; a comment or a docstring edit does not; a statement in
+    the report does not."""
+    from robsens.methods import METHODS
+
+    traced = runtime_imports("robsens.training.stage")
     copy = tmp_path / "robsens"
     shutil.copytree(deps.package_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(deps, "package_dir", lambda: copy)
-    before = deps.source_digest("robsens.training.loop")
+
+    def digest() -> str:
+        deps.normalized_source.cache_clear()
+        deps.direct_imports.cache_clear()
+        deps.closure.cache_clear()
+        return deps.code_digest(deps.code_modules("robsens.training.stage", METHODS))
+
+    before = digest()
     for module in [*sorted(traced), "robsens.report.assemble"]:
         path = deps.module_file(module)
-        original = path.read_bytes()
-        path.write_bytes(original + b"\nEDITED = 1\n")
-        moved = deps.source_digest("robsens.training.loop") != before
-        path.write_bytes(original)
-        assert moved == (module in traced), module
-    assert deps.source_digest("robsens.training.loop") == before
+        original = path.read_text()
+        moved = {}
+        for kind, text in (("statement", original + "\nEDITED = 1\n"),
+                           ("comment", original + "\n# edited\n"),
+                           ("docstring", original.replace('"""', '"""Edited. ', 1))):
+            path.write_text(text)
+            moved[kind] = digest() != before
+        path.write_text(original)
+        loads_it = module in traced and not deps.is_machinery(module)
+        assert moved == {"statement": loads_it, "comment": False, "docstring": False}, module
+    assert digest() == before

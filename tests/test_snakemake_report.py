@@ -47,7 +47,7 @@ def test_report_has_every_figure_with_category_caption_and_provenance(small_stud
     rules = _script_var(html, "rules")
     assert {s.name for s in STAGES} <= rules.keys()
     assert "reports/figures" in rules["report"]["output"]
-    assert "src/robsens/report/figures.py" in rules["report"]["input"]  # its code files
+    assert "fingerprints/report.json" in rules["report"]["input"]  # its code and params
     runtimes = re.search(r"var runtimes_spec = (\{.*?\});\s*</script>", html, re.S)
     assert runtimes and {s.name for s in STAGES} <= {
         v["rule"] for v in json.loads(runtimes.group(1))["data"]["values"]}

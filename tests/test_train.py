@@ -131,7 +131,7 @@ def test_unreachable_mlflow_loses_nothing(tmp_path: Path) -> None:
 
 def test_checkpoint_of_other_code_is_not_resumed(tmp_path: Path, monkeypatch, capsys) -> None:
     from robsens.data.corner import synthesize
-    from robsens.training import identity
+    from robsens.pipeline import deps
     from robsens.training import loop as train_module
 
     params = tiny_params()
@@ -141,7 +141,7 @@ def test_checkpoint_of_other_code_is_not_resumed(tmp_path: Path, monkeypatch, ca
     train_module.train(*args)
     train_module.train(*args)
     assert "resuming erm seed 0 from epoch 1" in capsys.readouterr().out
-    monkeypatch.setattr(identity, "source_digest", lambda *roots: "edited code")
+    monkeypatch.setattr(deps, "code_digest", lambda modules: "edited code")
     train_module.train(*args)
     assert "resuming" not in capsys.readouterr().out
     assert len(list((tmp_path / "ckpt").glob("*.pt"))) == 2

@@ -1,8 +1,8 @@
 """``python -m robsens <command>``: dispatch only.
 
 Stage commands come from the stage table (:mod:`robsens.pipeline.stages`), the tools from
-:data:`TOOLS`; each command's module is imported only when that command runs, so a stage's
-code dependencies are its own imports and nothing else. Every command validates the params
+:data:`TOOLS`; each command's module is imported only when that command runs. Dispatch only: no
+output depends on this module (robsens.pipeline.deps.MACHINERY). Every command validates the params
 first. Expected failures (:class:`~robsens.core.errors.UserError`) print one line naming the
 cause and the fix, ``error: ...``, to stderr and exit 2; a bug keeps its traceback.
 """
@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from robsens.core.errors import InputError, UserError
+from robsens.pipeline.handoff import after_job
 from robsens.pipeline.params import load_params
+from robsens.pipeline.stages import BY_NAME as BY_STAGE
 from robsens.pipeline.stages import STAGES, producer
 
 # name -> (module with run(params, args) and optional add_arguments(parser), help)
@@ -77,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_params(args.params)
         importlib.import_module(COMMANDS[args.command][0]).run(params, args)
+        if args.command in BY_STAGE:  # what Snakemake must know, whichever tool ran it
+            stage = BY_STAGE[args.command]
+            after_job(stage, {w: getattr(args, w) for w in stage.wildcards})
     except FileNotFoundError as exc:  # a reader outside robsens.core.io
         if exc.filename is None:
             raise

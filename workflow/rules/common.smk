@@ -6,14 +6,28 @@ import sys
 from pathlib import Path
 
 from robsens.core.errors import UserError
+from robsens.core.yamlio import read_yaml
+from robsens.pipeline.fingerprints import write_fingerprints
 from robsens.pipeline.runs import prepare_run
-
-PROJECT_ROOT = Path.cwd()  # before workdir: where the code (src/robsens) lives
 
 try:
     RUN_DIR = prepare_run(config, workflow.config_settings.config)
 except UserError as exc:
     sys.exit(f"error: {exc}")
+
+# What each job computes with (code digest, params), one file per stage or trained model:
+# rewritten only where that changed, so Snakemake reruns exactly the jobs that read it.
+RUN_ROOT = Path() if RUN_DIR is None else RUN_DIR
+try:
+    FINGERPRINTS_CHANGED = write_fingerprints(
+        config if RUN_DIR is None else read_yaml((RUN_DIR / "params.yaml").read_text()),
+        RUN_ROOT)
+except UserError as exc:
+    sys.exit(f"error: {exc}")
+if FINGERPRINTS_CHANGED:
+    print(f"robsens: {len(FINGERPRINTS_CHANGED)} fingerprint(s) changed: "
+          + ", ".join(p.as_posix() for p in FINGERPRINTS_CHANGED[:8])
+          + (" ..." if len(FINGERPRINTS_CHANGED) > 8 else ""), file=sys.stderr)
 
 if RUN_DIR is not None:
 

@@ -1,7 +1,7 @@
 # Every rule, generated from the stage table (src/robsens/pipeline/stages.py), the one
-# declaration that dvc.yaml is generated from too. Code inputs are computed from the
-# import graph (robsens.pipeline.deps): editing a module reruns exactly the stages that
-# import it.
+# declaration that dvc.yaml is generated from too. Code and params reach a job through its
+# fingerprint file (robsens.pipeline.fingerprints, written in common.smk): editing a module
+# or a param reruns exactly the jobs that compute with it.
 #
 # `snakemake --lint` finds one thing in each generated rule, and it is deliberate
 # (tests/test_snakemake_report.py fails on any finding without such a line):
@@ -10,20 +10,8 @@
 #   torch pinned, constraints.txt for the rest); per-rule environments would install torch
 #   eight times over and could drift away from the environment the tests run in.
 
-import json
-
-from robsens.pipeline.deps import code_files
 from robsens.pipeline.stages import STAGES, gathered_inputs
 from robsens.report.figures import BY_NAME as FIGURES
-
-
-def params_of(stage):
-    """The params a stage depends on, as JSON: Snakemake reruns a job when they change."""
-
-    def pick(wildcards):
-        return json.dumps(stage.params_values(config, wildcards), sort_keys=True)
-
-    return pick
 
 
 def declared(out):
@@ -41,12 +29,6 @@ def captions_of(stage):
     if any(out.figures for out in stage.outs):
         return {"captions": {name: figure.caption for name, figure in FIGURES.items()}}
     return {}
-
-
-def code_of(stage):
-    """The stage's code files (absolute in a named run, whose jobs work in its root)."""
-    files = code_files(stage.name)
-    return files if RUN_DIR is None else [str(PROJECT_ROOT / f) for f in files]
 
 
 def command_of(stage):
@@ -78,13 +60,12 @@ for stage in STAGES:
         name:
             stage.name
         input:
-            code=code_of(stage),
+            fingerprint=stage.fingerprint,
             deps=stage.inputs(config),
             gathered=gathered_inputs(stage, config),
         output:
             [declared(out) for out in stage.outs],
         params:
-            cfg=params_of(stage),
             command=command_of(stage),
             **captions_of(stage),
         log:

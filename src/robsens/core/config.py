@@ -4,7 +4,7 @@
 first bad key in one :class:`ParamsError`; the full validation, which also needs the method
 registry, is :mod:`robsens.pipeline.params` (above the methods). Helpers here read the
 params the same way everywhere: :func:`model_names`, :func:`check_model`, :func:`flatten`,
-:func:`content_digest`.
+:func:`content_digest`, :func:`result_neutral_keys`.
 """
 
 from __future__ import annotations
@@ -67,6 +67,22 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def result_neutral_keys() -> dict[str, str]:
+    """The params keys the schema declares result-neutral (``x-result-neutral``: why), by
+    dotted key: settings of speed, memory or benchmarks that no output depends on, so no
+    fingerprint holds them and changing one reruns nothing."""
+    found: dict[str, str] = {}
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, child in node.get("properties", {}).items():
+            if "x-result-neutral" in child:
+                found[prefix + key] = child["x-result-neutral"]
+            walk(child, f"{prefix}{key}.")
+
+    walk(_schema(), "")
+    return found
 
 
 def content_digest(*parts: Any) -> str:

@@ -157,10 +157,10 @@ class FCL(Method):
     @classmethod
     def resolve(cls, hparams: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         """The views' perturbation and patch taken from params' ``sensitivity`` section where
-        the hparams say so, the one place those links are read (the train stage lists the
-        keys among its params, so changing them retrains); and ``chunk_size``, the masking
-        utility's copies per forward pass, from evaluate.batch_size (the project's images per
-        pass, sized for the CPU cache; it changes no selection)."""
+        the hparams say so, the one place those links are read (the training job's
+        fingerprint holds the resolved values, so changing them retrains exactly these
+        models); and ``chunk_size``, the masking utility's copies per forward pass, from
+        evaluate.batch_size (the project's images per pass, sized for the CPU cache)."""
         hp, sens = dict(hparams), params["sensitivity"]
         if hp["perturbation"] in EVALUATION_PERTURBATIONS:
             hp["perturbation"] = sens[EVALUATION_PERTURBATIONS[hp["perturbation"]]]

@@ -1,7 +1,10 @@
-"""``python -m robsens pipeline dvc|deps|docs|dag``: files generated from the pipeline itself.
+"""``python -m robsens pipeline dvc|fingerprints|deps|docs|dag``: files generated from the
+pipeline itself.
 
 - ``dvc``: the stage table as ``dvc.yaml``;
-- ``deps``: print each stage's computed code dependencies;
+- ``fingerprints``: write the jobs' fingerprint files (:mod:`robsens.pipeline.fingerprints`);
+- ``deps``: print each stage's code dependencies (the modules its fingerprint covers);
+- ``reruns``: the rerun table (:mod:`robsens.pipeline.reruns`), ``--out`` a file for it;
 - ``docs``: README.md's generated tables (parameters, corruptions); ``--check`` only fails
   when one is stale;
 - ``dag``: ``docs/dag.svg``, Snakemake's rule graph drawn by graphviz's ``dot``.
@@ -10,20 +13,26 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from robsens.core.io import save_text
 from robsens.pipeline.dag import write_dag
-from robsens.pipeline.deps import code_files
 from robsens.pipeline.docs import write_readme_tables
 from robsens.pipeline.dvc import DVC_YAML, render
-from robsens.pipeline.stages import BY_NAME
+from robsens.pipeline.fingerprints import expected, write_fingerprints
+from robsens.pipeline.reruns import measure_all
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["dvc", "deps", "docs", "dag"],
-                        help="dvc: write dvc.yaml; deps: print each stage's code dependencies; "
+    parser.add_argument("action", choices=["dvc", "fingerprints", "deps", "reruns", "docs",
+                                           "dag"],
+                        help="dvc: write dvc.yaml; fingerprints: write the jobs' fingerprints; "
+                             "deps: print each stage's code dependencies; reruns: what each "
+                             "edit of a list makes both tools rerun, in a finished study; "
                              "docs: write README.md's generated tables; dag: draw docs/dag.svg")
     parser.add_argument("stages", nargs="*", help="deps: only these stages (default: all)")
+    parser.add_argument("--out", type=Path, help="reruns: also write the table to this file")
     parser.add_argument("--check", action="store_true",
                         help="docs: write nothing, fail if README.md's tables are stale")
 
@@ -32,12 +41,20 @@ def run(params: dict, args: argparse.Namespace) -> None:
     if args.action == "dvc":
         save_text(DVC_YAML, render())
         print(f"wrote {DVC_YAML}")
+    elif args.action == "fingerprints":
+        changed = write_fingerprints(params)
+        print(f"fingerprints: {len(changed)} changed"
+              + "".join(f"\n  {path.as_posix()}" for path in changed))
+    elif args.action == "reruns":
+        measure_all(params, args.out)
     elif args.action == "docs":
         write_readme_tables(params, check=args.check)
     elif args.action == "dag":
         write_dag()
     else:
-        for name in args.stages or BY_NAME:
-            print(f"{name}:")
-            for path in code_files(name):
-                print(f"  {path}")
+        for path, text in expected(params).items():
+            content = json.loads(text)
+            if args.stages and content["stage"] not in args.stages:
+                continue
+            print(f"{path.as_posix()} ({content['code']['digest']}):")
+            print("".join(f"  {m}\n" for m in content["code"]["modules"]), end="")

@@ -4,7 +4,9 @@ Per-model stages become DVC ``matrix`` stages over their model set (``${models}`
 ``${spurious.models}``) and ``${seeds}`` (read from params.yaml by DVC itself), so the
 generated file does not change with the models or seeds; a gathered input (every model's
 metrics) becomes its directory; an evaluation's split files are listed for both evaluation
-splits. Code dependencies are the computed ones.
+splits. Code and params reach each stage through its fingerprint file, which the first
+stage, ``fingerprints``, writes from ``src/robsens`` and ``params.yaml`` (rewriting only the
+files whose content changed: DVC then reruns exactly the stages whose fingerprint moved).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Any
 import yaml
 
 from robsens.pipeline import paths
-from robsens.pipeline.deps import code_files
 from robsens.pipeline.stages import STAGES, Stage
 
 DVC_YAML = Path("dvc.yaml")
@@ -50,9 +51,7 @@ def dvc_stage(stage: Stage) -> dict[str, Any]:
         entry["matrix"] = {w: f"${{{sets[w]}}}" for w in stage.wildcards}
     entry["cmd"] = _dvc_wildcards(stage.command, stage)
     gathered = sorted({_gathered_dir(t) for t in stage.gather})
-    entry["deps"] = [*code_files(stage.name),
-                     *_dvc_deps(stage), *gathered]
-    entry["params"] = [_dvc_wildcards(p, stage) for p in stage.params]
+    entry["deps"] = [_dvc_wildcards(stage.fingerprint, stage), *_dvc_deps(stage), *gathered]
     for out in stage.outs:
         path = _dvc_wildcards(out.path, stage)
         props: dict[str, Any] = {} if out.cache else {"cache": False}
@@ -62,7 +61,17 @@ def dvc_stage(stage: Stage) -> dict[str, Any]:
     return entry
 
 
+# Persisted (DVC must not delete the files before the command: an unchanged file keeps its
+# mtime, which Snakemake reads) and kept in git, not DVC's cache: small, and worth reviewing.
+FINGERPRINTS_STAGE = {
+    "cmd": "python -m robsens pipeline fingerprints",
+    "deps": [paths.SOURCE_DIR.as_posix(), "params.yaml"],
+    "outs": [{paths.FINGERPRINTS_DIR.as_posix(): {"cache": False, "persist": True}}],
+}
+
+
 def render() -> str:
     """The whole dvc.yaml text."""
-    stages = {stage.name: dvc_stage(stage) for stage in STAGES}
+    stages = {"fingerprints": FINGERPRINTS_STAGE,
+              **{stage.name: dvc_stage(stage) for stage in STAGES}}
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=100)

@@ -64,13 +64,13 @@ def validate_params(params: Mapping[str, Any]) -> None:
             f"params: invalid value at 'sensitivity.n_align': {sens['n_align']} exceeds "
             f"sensitivity.n_probe ({sens['n_probe']}): the alignment by context reuses the "
             "probe images' gradient maps; lower n_align or raise n_probe")
-    stamp = _checked_dir() / _registry_key({"models": params["models"],
-                                           "claims": params["claims"]["endpoints"]})
-    if not stamp.exists():
+    accepted = _checked_dir() / _registry_key({"models": params["models"],
+                                              "claims": params["claims"]["endpoints"]})
+    if not accepted.exists():
         _check_with_registry(params)
         try:
-            stamp.parent.mkdir(parents=True, exist_ok=True)
-            stamp.touch()
+            accepted.parent.mkdir(parents=True, exist_ok=True)
+            accepted.touch()
         except OSError:  # a read-only home: validate again next time
             pass
     if params["device"] == "cuda":
@@ -96,6 +96,11 @@ def _check_with_registry(params: Mapping[str, Any]) -> None:
         hp_schema["properties"] = {"method": {"type": "string"}, **hp_schema.get("properties", {})}
         first_error(jsonschema.Draft202012Validator(hp_schema), dict(entry), f"models.{name}")
     _check_claims(params["claims"]["endpoints"], ROLES)
+    # with the registry loaded: the resolved hyperparameters the fingerprints need, so that
+    # reading the workflow next does not load torch for them
+    from robsens.pipeline.fingerprints import resolved_hparams  # robsens: not-a-dependency
+
+    resolved_hparams(params)
 
 
 def _check_claims(endpoints: Mapping[str, Any], roles: Mapping[str, str]) -> None:

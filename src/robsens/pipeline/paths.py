@@ -44,6 +44,9 @@ REPORT_MD = REPORTS_DIR / "results.md"
 REPORT_SUMMARY = REPORTS_DIR / "summary.json"
 FIGURES_DIR = REPORTS_DIR / "figures"
 
+# What each stage's jobs depend on (code digest and params), one small file per stage or
+# per trained model: the one input through which both Snakemake and DVC see code and params
+FINGERPRINTS_DIR = Path("fingerprints")
 LOGS_DIR = Path("logs")
 BENCHMARKS_DIR = Path("benchmarks")
 

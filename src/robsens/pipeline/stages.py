@@ -78,6 +78,9 @@ class Stage:
     mem_mb: int = 1000
     runtime: int = 30  # minutes
     gpu: int = 0  # 1: runs on CUDA when there is one (reads params.device); 0: CPU only
+    # True: each job runs its model's method, so its fingerprint is the model's (that method's
+    # code and resolved hyperparameters); False: one fingerprint for all its jobs
+    per_model: bool = False
 
     @property
     def command(self) -> str:
@@ -88,7 +91,7 @@ class Stage:
     def params_values(self, params: Mapping[str, Any], wildcards: Mapping[str, Any]
                       ) -> dict[str, Any]:
         """The values of the params keys the stage depends on, by dotted key (wildcards
-        filled in): what Snakemake compares to rerun a job, and the training run key."""
+        filled in): the params part of its fingerprint."""
         picked = {}
         for template in self.params:
             key = template.format(**wildcards)
@@ -101,6 +104,12 @@ class Stage:
     def inputs(self, params: Mapping[str, Any]) -> tuple[str, ...]:
         """``deps`` as a run with these params reads them (its evaluation split's files)."""
         return paths.eval_inputs(self.deps, params["evaluate"]["split"])
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint file its jobs depend on (:mod:`robsens.pipeline.fingerprints`)."""
+        name = f"{self.name}/{{model}}" if self.per_model else self.name
+        return f"{paths.FINGERPRINTS_DIR}/{name}.json"
 
     @property
     def log(self) -> str:
@@ -128,12 +137,11 @@ def _metrics(kind: str) -> str:
     return paths.METRICS.replace("{kind}", kind)
 
 
-# What a trained model depends on, in either image study; FCL's views can take the
-# evaluation's perturbation (methods/fcl.py, resolve), hence the sensitivity keys.
-TRAIN_PARAMS = ("reproducibility", "device", "threads", "train", "model", "models.{model}",
-                "evaluate.batch_size", "sensitivity.perturbation",
-                "sensitivity.corner_perturbation", "sensitivity.strength", "sensitivity.patch",
-                "data.corner_size", "data.corner_position")  # the oracle's corner square
+# What a trained model depends on besides its model's resolved hyperparameters (which the
+# fingerprint adds: FCL's views, say, read sensitivity keys only where its hparams say so)
+# and the data files: the training rule, the architecture, and what the loop reads.
+TRAIN_PARAMS = ("reproducibility", "device", "threads", "train", "model",
+                "evaluate.batch_size")  # the per-epoch validation's batches
 
 STAGES: tuple[Stage, ...] = (
     Stage(
@@ -155,7 +163,7 @@ STAGES: tuple[Stage, ...] = (
         deps=(str(paths.split_path("train")), str(paths.split_path("val")),
               str(paths.DATA_MANIFEST)),
         outs=(Out(paths.MODEL), Out(paths.HISTORY, kind="plots", plot=TRAINING_CURVE)),
-        wildcards=PER_MODEL,
+        wildcards=PER_MODEL, per_model=True,
         mem_mb=2000, runtime=240, gpu=1,  # peak 530 MB, 81 s (adv_linf)
     ),
     Stage(
@@ -235,7 +243,7 @@ STAGES: tuple[Stage, ...] = (
               str(paths.SPURIOUS.manifest)),
         outs=(Out(paths.SPURIOUS.model),
               Out(paths.SPURIOUS.history, kind="plots", plot=TRAINING_CURVE)),
-        wildcards=PER_MODEL, model_set=paths.SPURIOUS.model_set,
+        wildcards=PER_MODEL, model_set=paths.SPURIOUS.model_set, per_model=True,
         mem_mb=2000, runtime=240, gpu=1,  # peak 585 MB, 19 s (adv_linf)
     ),
     Stage(
@@ -255,9 +263,9 @@ STAGES: tuple[Stage, ...] = (
         entry="robsens.report.stage",
         help="write reports/results.md, summary.json and figures",
         # the sections quote the data, training, robustness and sensitivity settings they were
-        # made with; the gates decide which models the claims may compare
+        # made with; the gates decide which models the claims may compare, the claims how
         params=("reproducibility", "report", "models", "corner", "seeds", "data", "train",
-                "gates", "robustness", "sensitivity", "evaluate.split", "spurious"),
+                "gates", "robustness", "sensitivity", "evaluate.split", "spurious", "claims"),
         deps=(str(paths.DATA_MANIFEST), str(paths.split_path("test")),
               str(paths.LINEAR_SWEEP), str(paths.LINEAR_SUMMARY),
               str(paths.SPURIOUS.manifest),

@@ -1,0 +1,88 @@
+"""What earns a params key its ``x-result-neutral`` declaration in the schema: flipped, every
+stage that reads it writes the same bytes. (No fingerprint holds such a key, so changing it
+reruns nothing: tests/test_reruns.py.)"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from robsens.core.config import model_names, result_neutral_keys
+from robsens.pipeline import paths
+from robsens.pipeline.stages import STAGES
+
+from .conftest import project_env, run
+
+pytestmark = pytest.mark.e2e  # starts projects, servers or subprocesses
+
+
+def flipped(value: Any) -> Any:
+    """Another valid value: an integer becomes 7 (or 8), a section has each of its own."""
+    if isinstance(value, dict):
+        return {k: flipped(v) for k, v in value.items()}
+    assert isinstance(value, int), f"no flip for {value!r}: extend flipped()"
+    return 7 if value != 7 else 8
+
+
+def readers(key: str) -> list:
+    """The stages whose params include ``key`` (or a section holding it)."""
+    return [s for s in STAGES
+            if any(key == p or key.startswith(p + ".") for p in s.params)]
+
+
+def test_the_schema_declares_result_neutral_keys() -> None:
+    # sensitivity.chunk_size is not one: it moves the maps' float rounding (this test, run on
+    # it, failed at the 7th digit of the sensitivity metrics)
+    assert "sensitivity.bench" in result_neutral_keys()
+
+
+@pytest.mark.parametrize("key", sorted(result_neutral_keys()))
+def test_a_result_neutral_key_changes_no_output(small_study: Path, key: str,
+                                                tmp_path: Path) -> None:
+    project, env = small_study, project_env(small_study)
+    params_file = project / "params.yaml"
+    original = params_file.read_text()
+    params = yaml.safe_load(original)
+    *parents, last = key.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    node[last] = flipped(node[last])
+    stages = readers(key)
+    assert stages, f"{key}: no stage reads it; declare it for a reason that is tested"
+    jobs = []
+    for stage in stages:
+        wildcards = ({"model": model_names(params, stage.model_set)[-1], "seed": 0}
+                     if stage.wildcards else {})
+        outs = [paths.fill(o.path, **wildcards) for o in stage.outs]
+        jobs.append((stage.command.format(**wildcards).split(), outs))
+    saved = tmp_path / "saved"
+    for _, outs in jobs:
+        for out in outs:
+            (saved / out).parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if (project / out).is_dir() else shutil.copy2)(
+                project / out, saved / out)
+    try:
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        for command, outs in jobs:
+            run(command, project, env)
+            for out in outs:
+                files = sorted(p for p in (saved / out).rglob("*") if p.is_file()) \
+                    if (saved / out).is_dir() else [saved / out]
+                for before in files:
+                    rel = before.relative_to(saved)
+                    assert (project / rel).read_bytes() == before.read_bytes(), (key, rel)
+    finally:
+        params_file.write_text(original)
+        for _, outs in jobs:  # the original files, mtimes included: the study stays as built
+            for out in outs:
+                target = project / out
+                if (saved / out).is_dir():
+                    shutil.rmtree(target)
+                    shutil.copytree(saved / out, target)
+                else:
+                    shutil.copy2(saved / out, target)
