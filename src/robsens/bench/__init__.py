@@ -19,7 +19,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from robsens.bench.startup import machine
+from robsens.core.host import machine
 from robsens.core.io import save_text
 
 NAMES = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]))

@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from robsens.bench.startup import machine
+from robsens.core.host import machine
 
 TARGET_S = 5.0
 REPEATS = 3

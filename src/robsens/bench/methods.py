@@ -28,6 +28,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from robsens.blocks.attribution import patch_reduce
 from robsens.blocks.model import build_model
 from robsens.core.domain import NUM_CLASSES
 from robsens.core.runtime import make_deterministic, resolve_device
@@ -126,7 +127,13 @@ def views_step(params: dict, name: str, x: torch.Tensor) -> Callable[[], float]:
     method = build_method(build_model(params["model"], NUM_CLASSES).to(x.device), params, name)
     g = torch.Generator(device=x.device).manual_seed(0)
     grad = torch.randn(x.shape, generator=g, device=x.device)
-    return _timer(lambda: method.views(x, grad, g), x.device)
+    y = torch.zeros(len(x), dtype=torch.long, device=x.device)
+
+    def select_and_perturb() -> None:
+        utility = patch_reduce(grad.abs(), method.hparams["patch"], "sum")
+        method.views(x, *method.feature_sets(utility, y, g), g)
+
+    return _timer(select_and_perturb, x.device)
 
 
 def floor(role: str, hparams: dict, t: dict[str, float]) -> tuple[float, str]:

@@ -24,11 +24,9 @@ figures are medians; the machine and its load are printed beside them.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,6 +35,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from robsens.core.host import machine
 
 REPEATS = 5  # timed runs per command, after one warm-up run
 TARGET_S = 1.0
@@ -110,18 +110,6 @@ def probe(argv: list[str]) -> int:
     out["steps"] = steps
     print(json.dumps(out), flush=True)
     return 0
-
-
-def machine() -> str:
-    """CPU model, cores, Python and the load average: timings are only comparable on one."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        names = [line.split(":", 1)[1].strip() for line in
-                 Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"load average {load}")
 
 
 def _command(name: str, params: dict) -> list[str]:

@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from robsens.bench.startup import machine
+from robsens.core.host import machine
 
 # name -> (snakemake arguments after --cores all, target seconds, hard ceiling or None)
 STUDIES = {
