@@ -19,7 +19,6 @@ import contextlib
 import copy
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from robsens.core.config import model_names, result_neutral_keys
 from robsens.core.io import load_json, save_text
 from robsens.pipeline import deps, paths
+from robsens.pipeline.files import save_text_if_changed, user_cache
 from robsens.pipeline.stages import BY_NAME, STAGES, Stage
 
 STUDY_SETS = (paths.CORNER.model_set, paths.SPURIOUS.model_set)
@@ -35,11 +35,6 @@ STUDY_SETS = (paths.CORNER.model_set, paths.SPURIOUS.model_set)
 def study_models(params: Mapping[str, Any]) -> list[str]:
     """Every model either image study trains, in order."""
     return list(dict.fromkeys(m for s in STUDY_SETS for m in model_names(params, s)))
-
-
-def _resolved_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "robsens" / "resolved-hparams"
 
 
 # The params sections a method's ``resolve`` may read besides its own entry (FCL: the
@@ -58,7 +53,7 @@ def resolved_hparams(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     visible = {section: params[section] for section in RESOLVE_READS}
     blob = json.dumps([models, visible], sort_keys=True, default=str)
     key = hashlib.sha256((blob + deps.source_digest(deps.METHODS_PACKAGE)).encode()).hexdigest()
-    cached = _resolved_cache() / f"{key}.json"
+    cached = user_cache("resolved-hparams") / f"{key}.json"
     if cached.is_file():
         return load_json(cached)
     from robsens.methods import METHODS  # loaded only on a cache miss (torch)
@@ -135,9 +130,7 @@ def write_fingerprints(params: Mapping[str, Any], root: Path = Path()) -> list[P
     files = expected(params)
     changed = []
     for rel, text in files.items():
-        path = root / rel
-        if not path.is_file() or path.read_text() != text:
-            save_text(path, text)
+        if save_text_if_changed(root / rel, text):
             changed.append(rel)
     for stale in sorted((root / paths.FINGERPRINTS_DIR).glob("**/*.json")):
         if stale.relative_to(root) not in files:

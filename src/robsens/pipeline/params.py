@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,7 @@ import yaml
 
 from robsens.core.config import ParamsError, check_schema, first_error, model_names
 from robsens.core.yamlio import read_yaml
-
-
-def _checked_dir() -> Path:
-    """Where :func:`validate_params` records the hyperparameter sets it has accepted."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "robsens" / "valid-hparams"
+from robsens.pipeline.files import user_cache
 
 
 def _registry_key(checked: Mapping[str, Any]) -> str:
@@ -64,7 +58,7 @@ def validate_params(params: Mapping[str, Any]) -> None:
             f"params: invalid value at 'sensitivity.n_align': {sens['n_align']} exceeds "
             f"sensitivity.n_probe ({sens['n_probe']}): the alignment by context reuses the "
             "probe images' gradient maps; lower n_align or raise n_probe")
-    accepted = _checked_dir() / _registry_key({"models": params["models"],
+    accepted = user_cache("valid-hparams") / _registry_key({"models": params["models"],
                                               "claims": params["claims"]["endpoints"]})
     if not accepted.exists():
         _check_with_registry(params)

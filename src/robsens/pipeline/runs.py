@@ -24,9 +24,9 @@ from typing import Any
 import yaml
 
 from robsens.core.config import ParamsError
-from robsens.core.io import save_text
 from robsens.core.yamlio import read_yaml
 from robsens.pipeline import paths
+from robsens.pipeline.files import save_text_if_changed
 from robsens.pipeline.params import validate_params
 
 PATH_KEYS = (("data", "mnist", "cache_dir"), ("data", "mnist", "local_dir"))
@@ -109,6 +109,5 @@ def prepare_run(config: dict[str, Any], cli_config: Mapping[str, Any] | None = N
     run_dir = paths.RUNS_DIR / name
     text = yaml.safe_dump(run_params(config, run_dir), sort_keys=False)
     target = run_dir / "params.yaml"
-    if not target.is_file() or target.read_text() != text:  # unchanged: keep its mtime
-        save_text(target, text)
+    save_text_if_changed(target, text)
     return run_dir
