@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from robsens.core.config import model_names
 from robsens.pipeline import paths
@@ -88,3 +89,29 @@ def test_clone_pulls_every_output_and_recomputes_nothing(pushed: Path) -> None:
     # `--touch` may create the log folders, but no job ran to write into them
     assert not [f for f in (clone / paths.LOGS_DIR).rglob("*") if f.is_file() and f.stat().st_size]
     assert _outputs(clone) == _outputs(pushed)
+
+
+def test_commit_drops_records_of_stages_dvc_yaml_no_longer_defines(pushed: Path,
+                                                                   tmp_path: Path) -> None:
+    """A seed taken out of params.yaml leaves its stages' records in dvc.lock (DVC never
+    removes them); the commit Snakemake runs on success drops exactly those, keeps the rest
+    as DVC wrote them, and leaves a clean ``dvc status``."""
+    project = tmp_path / "project"
+    shutil.copytree(pushed, project, symlinks=True)
+    lock_file = project / "dvc.lock"
+    recorded = yaml.safe_load(lock_file.read_text())["stages"]
+    run(["python", "-m", "robsens", "pipeline", "commit"], project)
+    as_dvc_writes_it = lock_file.read_text()
+    again = run(["python", "-m", "robsens", "pipeline", "commit"], project)
+    assert "dropped" not in again.stdout and lock_file.read_text() == as_dvc_writes_it
+
+    # as if seed 1 had run and then been taken out of params.yaml
+    stale = {name[:-1] + "1": entry for name, entry in recorded.items() if name.endswith("-0")}
+    assert stale, "the tiny study has per-seed stages"
+    lock_file.write_text(yaml.safe_dump({"schema": "2.0", "stages": {**recorded, **stale}},
+                                        sort_keys=False))
+    dropped = run(["python", "-m", "robsens", "pipeline", "commit"], project).stdout
+    assert dropped.strip().endswith(", ".join(sorted(stale)))
+    assert f"dropped {len(stale)} entries" in dropped
+    assert lock_file.read_text() == as_dvc_writes_it
+    assert run(["dvc", "status", "--quiet"], project, check=False).returncode == 0

@@ -109,6 +109,9 @@ def test_runs_are_listed_by_the_mlflow_rest_api(snakemake_project, mlflow_server
                                               "max_results": 1000})["runs"]
     tags_of = lambda r: {t["key"]: t["value"] for t in r["data"]["tags"]}  # noqa: E731
     assert {tags_of(r).get("run") for r in runs if "study" in tags_of(r)} == {"smoke"}
+    # and the run name leads every run's name: apart also where the UI shows several
+    # experiments' runs in one table (Compare)
+    assert all(r["info"]["run_name"].startswith("smoke/") for r in runs)
     training = [r for r in runs if tags_of(r).get("study") == "corner"]
     spurious = [r for r in runs if tags_of(r).get("study") == "spurious"]
     assert len(training) == len(params["corner"]["models"]) * len(params["seeds"])
@@ -116,7 +119,7 @@ def test_runs_are_listed_by_the_mlflow_rest_api(snakemake_project, mlflow_server
     assert sorted(tags_of(r).get("stage") for r in runs
                   if r not in training + spurious) == ["linear", "pipeline"]
     for r in spurious:  # the same training run, with the spurious evaluation logged
-        assert r["info"]["run_name"].startswith("spurious-")
+        assert r["info"]["run_name"].startswith("smoke/spurious-")
         metrics = {m["key"] for m in r["data"]["metrics"]}
         assert {"spurious.spurious_accuracy", "spurious.spurious_mean_rfs",
                 "val_accuracy"} <= metrics

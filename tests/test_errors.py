@@ -209,3 +209,17 @@ def test_a_bug_inside_a_read_is_not_called_a_corrupt_file() -> None:
     with pytest.raises(InputError, match=r"some/file\.json is corrupt"), \
             reading("some/file.json"):
         json.loads("{")
+
+
+def test_a_named_runs_command_outside_its_root(tmp_path: Path) -> None:
+    """A named run's params used from the project root would read the default study's files
+    (and log them to the run's experiment): one line naming the run's folder, nothing done."""
+    params = tiny_params()
+    params["run_name"] = "smoke"
+    project = make_project(tmp_path / "project", params)
+    one_error_line(robsens(project, "mlflow", "sync"), "'smoke'", "cd runs/smoke")
+    assert not (project / "mlflow.db").exists()
+    (project / "runs/smoke").mkdir(parents=True)
+    (project / "runs/smoke/params.yaml").write_bytes((project / "params.yaml").read_bytes())
+    proc = robsens(project / "runs/smoke", "mlflow", "init")  # from there it runs
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -20,6 +20,7 @@ from typing import NoReturn
 from robsens.core.errors import InputError, UserError
 from robsens.pipeline.handoff import after_job
 from robsens.pipeline.params import load_params
+from robsens.pipeline.runs import check_run_root
 from robsens.pipeline.stages import BY_NAME as BY_STAGE
 from robsens.pipeline.stages import STAGES, producer
 
@@ -34,6 +35,8 @@ TOOLS: dict[str, tuple[str, str]] = {
     "pipeline": ("robsens.pipeline.commands", "files generated from the stage table: dvc.yaml, "
                  "docs/parameters.md, the DAG picture; a stage's computed code dependencies"),
 }
+# Tools that work on the project as a whole, from its root, whatever run the params name.
+PROJECT_TOOLS = ("validate", "bench", "compare", "pipeline")
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     **{s.name: (s.entry, s.help, s.wildcards) for s in STAGES},
     **{name: (module, help_text, ()) for name, (module, help_text) in TOOLS.items()},
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(command).parse_args(argv)
     try:
         params = load_params(args.params)
+        if args.command not in PROJECT_TOOLS:
+            check_run_root(params)
         importlib.import_module(COMMANDS[args.command][0]).run(params, args)
         if args.command in BY_STAGE:  # what Snakemake must know, whichever tool ran it
             stage = BY_STAGE[args.command]

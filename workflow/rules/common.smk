@@ -45,13 +45,14 @@ onstart:
     shell("python -m robsens mlflow init")
 
 
-# Record what Snakemake built in dvc.lock (and DVC's cache), so that `dvc repro` afterwards
-# has nothing to do and `dvc push` can share the results, and refresh the claims at a glance
-# that README.md shows. Named runs are not DVC's (their root has no .dvc) and do neither.
+# Record what Snakemake built in dvc.lock (and DVC's cache; records of stages dvc.yaml no
+# longer defines are dropped), so that `dvc repro` afterwards has nothing to do and `dvc push`
+# can share the results, and refresh the claims at a glance that README.md shows. Named runs are not DVC's (their root has no .dvc) and do neither.
 onsuccess:
     if Path(".dvc").is_dir():
-        shell("dvc commit --force --quiet || echo 'robsens: dvc.lock not updated (some "
-              "outputs are missing); run `dvc commit` after a full run' >&2")
+        shell("python -m robsens pipeline commit || echo 'robsens: dvc.lock not updated "
+              "(some outputs are missing); run `python -m robsens pipeline commit` after a "
+              "full run' >&2")
         # the README's claims at a glance are generated from reports/summary.json
         shell("python -m robsens pipeline docs > /dev/null || echo 'robsens: the claims in "
               "README.md are not refreshed; run `python -m robsens pipeline docs`' >&2")

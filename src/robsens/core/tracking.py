@@ -109,6 +109,14 @@ def experiment_name(params: Mapping[str, Any]) -> str:
     return params["mlflow"]["experiment"] + (f"-{run}" if run else "")
 
 
+def mlflow_run_name(params: Mapping[str, Any], name: str) -> str:
+    """A run's name in the UI: ``name``, after the run name for a named run
+    (``smoke/erm-seed0``), so that an overlay's runs stay apart from the default study's ones
+    also where the UI shows several experiments' runs in one table (Compare)."""
+    run = params.get("run_name") or ""
+    return f"{run}/{name}" if run else name
+
+
 def experiment_id(client, name: str) -> str:
     """The experiment's id, created if missing (tolerating a concurrent creator), with the
     tag that opens it on the training-runs view."""

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from robsens.core.config import content_digest, flatten
 from robsens.core.io import load_json
-from robsens.core.tracking import RUN_KEY, find_run, git_commit, log_metrics, open_store
+from robsens.core.tracking import (
+    RUN_KEY,
+    find_run,
+    git_commit,
+    log_metrics,
+    mlflow_run_name,
+    open_store,
+)
 from robsens.linear.study import SUMMARY_JSON, SWEEP_CSV
 
 
@@ -40,7 +47,8 @@ def log_linear_study(params: dict, results_dir: Path, runtime_s: float) -> None:
     run_key = linear_run_key(params)
     run = find_run(client, exp_id, run_key)
     run_id = run.info.run_id if run else client.create_run(
-        exp_id, run_name="linear-study", tags={RUN_KEY: run_key, "stage": "linear"}).info.run_id
+        exp_id, run_name=mlflow_run_name(params, "linear-study"),
+        tags={RUN_KEY: run_key, "stage": "linear"}).info.run_id
     summary = load_json(Path(results_dir) / SUMMARY_JSON)
     log_metrics(client, run_id, study_metrics(summary) | {"runtime_s": runtime_s})
     client.log_batch(

@@ -1,7 +1,9 @@
-"""``python -m robsens pipeline dvc|fingerprints|deps|docs|dag``: files generated from the
-pipeline itself.
+"""``python -m robsens pipeline dvc|commit|fingerprints|deps|reruns|docs|dag``: files
+generated from the pipeline itself, and the pipeline's record in dvc.lock.
 
 - ``dvc``: the stage table as ``dvc.yaml``;
+- ``commit``: record a finished run in ``dvc.lock`` (what Snakemake runs on success): drop the
+  entries of stages ``dvc.yaml`` no longer defines, then ``dvc commit --force``;
 - ``fingerprints``: write the jobs' fingerprint files (:mod:`robsens.pipeline.fingerprints`);
 - ``deps``: print each stage's code dependencies (the modules its fingerprint covers);
 - ``reruns``: the rerun table (:mod:`robsens.pipeline.reruns`), ``--out`` a file for it;
@@ -19,18 +21,20 @@ from pathlib import Path
 from robsens.core.io import save_text
 from robsens.pipeline.dag import write_dag
 from robsens.pipeline.docs import write_readme_tables
-from robsens.pipeline.dvc import DVC_YAML, render
+from robsens.pipeline.dvc import DVC_LOCK, DVC_YAML, commit, render
 from robsens.pipeline.fingerprints import expected, write_fingerprints
 from robsens.pipeline.reruns import measure_all
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["dvc", "fingerprints", "deps", "reruns", "docs",
-                                           "dag"],
-                        help="dvc: write dvc.yaml; fingerprints: write the jobs' fingerprints; "
-                             "deps: print each stage's code dependencies; reruns: what each "
-                             "edit of a list makes both tools rerun, in a finished study; "
-                             "docs: write README.md's generated tables; dag: draw docs/dag.svg")
+    parser.add_argument("action", choices=["dvc", "commit", "fingerprints", "deps", "reruns",
+                                           "docs", "dag"],
+                        help="dvc: write dvc.yaml; commit: record a finished run in dvc.lock, "
+                             "dropping stages dvc.yaml no longer defines; fingerprints: write "
+                             "the jobs' fingerprints; deps: print each stage's code "
+                             "dependencies; reruns: what each edit of a list makes both tools "
+                             "rerun, in a finished study; docs: write README.md's generated "
+                             "tables; dag: draw docs/dag.svg")
     parser.add_argument("stages", nargs="*", help="deps: only these stages (default: all)")
     parser.add_argument("--out", type=Path, help="reruns: also write the table to this file")
     parser.add_argument("--check", action="store_true",
@@ -41,6 +45,11 @@ def run(params: dict, args: argparse.Namespace) -> None:
     if args.action == "dvc":
         save_text(DVC_YAML, render())
         print(f"wrote {DVC_YAML}")
+    elif args.action == "commit":
+        dropped = commit()
+        print(f"{DVC_LOCK}: recorded the run"
+              + (f"; dropped {len(dropped)} entries of stages {DVC_YAML} no longer defines: "
+                 + ", ".join(dropped) if dropped else ""))
     elif args.action == "fingerprints":
         changed = write_fingerprints(params)
         print(f"fingerprints: {len(changed)} changed"

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from robsens.core.config import ParamsError
+from robsens.core.errors import UserError
 from robsens.core.yamlio import read_yaml
 from robsens.pipeline import paths
 from robsens.pipeline.files import save_text_if_changed
@@ -111,3 +112,15 @@ def prepare_run(config: dict[str, Any], cli_config: Mapping[str, Any] | None = N
     target = run_dir / "params.yaml"
     save_text_if_changed(target, text)
     return run_dir
+
+
+def check_run_root(params: Mapping[str, Any]) -> None:
+    """A named run's jobs work in its root, ``runs/<run_name>/`` (Snakemake's ``workdir``):
+    run from anywhere else, a command would read and write the default study's files under
+    the named run's settings (``mlflow sync`` with runs/smoke/params.yaml from the project
+    root logged the default study's 40 models into the smoke experiment)."""
+    name = params.get("run_name") or ""
+    root = paths.RUNS_DIR / name
+    if name and Path.cwd().parts[-2:] != root.parts:
+        raise UserError(f"the params name the run '{name}', whose files live in {root}/: run "
+                        f"this command there (cd {root})")

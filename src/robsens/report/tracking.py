@@ -37,6 +37,7 @@ from robsens.core.tracking import (
     git_commit,
     log_metrics,
     log_new_params,
+    mlflow_run_name,
     open_store,
     runs_by_key,
     scalar_metrics,
@@ -134,7 +135,8 @@ def log_pipeline_run(client, exp_id: str, params: Mapping[str, Any], run, key: s
     """Create or update the pipeline-level run: report artifacts, numbers, evaluation
     params, links to the runs it was made from."""
     if run is None:
-        run = client.create_run(exp_id, run_name=f"pipeline-{time.strftime('%Y%m%d-%H%M%S')}",
+        run = client.create_run(exp_id, run_name=mlflow_run_name(
+            params, f"pipeline-{time.strftime('%Y%m%d-%H%M%S')}"),
                                 tags={RUN_KEY: key, "stage": "pipeline"})
         print(f"MLflow: created pipeline run {run.info.run_id} ({run.info.run_name})")
     run_id = run.info.run_id

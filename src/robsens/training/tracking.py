@@ -32,6 +32,7 @@ from robsens.core.tracking import (
     log_new_params,
     log_points,
     logged_steps,
+    mlflow_run_name,
     open_store,
     warn,
 )
@@ -108,7 +109,8 @@ class LiveRun:
                 "run": params.get("run_name") or "default"}
         reopened = run is not None
         if run is None:
-            run = client.create_run(exp_id, run_name=study.run_name(model_name, seed), tags=tags)
+            run = client.create_run(exp_id, run_name=mlflow_run_name(
+                params, study.run_name(model_name, seed)), tags=tags)
             print(f"MLflow: created run {run.info.run_id} ({run.info.run_name})", flush=True)
         else:
             if run.info.status != "FINISHED":
