@@ -32,11 +32,13 @@ TOOLS: dict[str, tuple[str, str]] = {
     "bench": ("robsens.bench", "speed benchmarks (print timings and ratios)"),
     "compare": ("robsens.report.compare", "the default study's claims beside another run's "
                 "(e.g. runs/long): same verdicts, estimates within their intervals?"),
+    "sweep": ("robsens.report.sweep", "score a validation sweep's variants by a claim's "
+              "endpoint (e.g. runs/fcl_sweep): which one the defaults should follow"),
     "pipeline": ("robsens.pipeline.commands", "files generated from the stage table: dvc.yaml, "
                  "docs/parameters.md, the DAG picture; a stage's computed code dependencies"),
 }
 # Tools that work on the project as a whole, from its root, whatever run the params name.
-PROJECT_TOOLS = ("validate", "bench", "compare", "pipeline")
+PROJECT_TOOLS = ("validate", "bench", "compare", "sweep", "pipeline")
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     **{s.name: (s.entry, s.help, s.wildcards) for s in STAGES},
     **{name: (module, help_text, ()) for name, (module, help_text) in TOOLS.items()},

@@ -29,14 +29,19 @@ MODEL, SEED, FCL_MODEL = "erm", 0, "fcl"
 ESTIMATORS = ("gradient", "masking")
 
 
+def with_fcl(params: dict, **hparams: object) -> dict:
+    """``params`` with FCL's hyperparameters changed as given."""
+    return {**params, "models": {**params["models"], FCL_MODEL: {
+        **params["models"][FCL_MODEL], **hparams}}}
+
+
 def corner_share(params: dict, estimator: str, model: torch.nn.Module, x: torch.Tensor,
                  y: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Per image, the share of H (FCL's selection with ``estimator``) on corner patches; and
     the estimator's seconds per image."""
-    trial = {**params, "models": {**params["models"], FCL_MODEL: {
-        **params["models"][FCL_MODEL], "utility": estimator}}}
+    trial = with_fcl(params, utility=estimator)
     method = build_method(model, trial, FCL_MODEL)
-    corner = corner_patches(params, model)
+    corner = corner_patches(trial, model)
     generator = torch.Generator().manual_seed(0)
     shares, tic = [], time.perf_counter()
     for i in range(0, len(y), 100):
@@ -65,14 +70,17 @@ def run(params: dict) -> None:
     probe = load_split(paths.DATA_DIR, "val_probe", device)
     x, y = probe["x_corner"], probe["y_corner"]
     decides = torch.isin(y, torch.tensor(RARE_CLASSES))
-    patch = params["models"][FCL_MODEL]["patch"]
-    random_share = corner_patches(params, model).float().mean().item()
     print(f"H on the corner digit, {MODEL} seed {SEED}, validation probe ({len(y)} images, "
-          f"{int(decides.sum())} where the corner decides), {patch} px patches; a random H: "
-          f"{random_share:.1%}")
-    print(f"{'utility':<10} {'centre 0-4':>11} {'centre 5-9':>11} {'ratio':>7} {'ms/image':>9}")
-    for estimator in ESTIMATORS:
-        share, seconds = corner_share(params, estimator, model, x, y)
-        on, off = share[decides].mean().item(), share[~decides].mean().item()
-        print(f"{estimator:<10} {on:>11.1%} {off:>11.1%} {on / max(off, 1e-12):>7.2f} "
-              f"{1000 * seconds:>9.2f}")
+          f"{int(decides.sum())} where the corner decides)")
+    print(f"{'utility':<10} {'patch':>5} {'centre 0-4':>11} {'centre 5-9':>11} {'ratio':>7} "
+          f"{'random H':>9} {'ms/image':>9}")
+    # FCL's patch, and the evaluation maps' (sensitivity.patch) where it differs
+    for patch in dict.fromkeys((params["models"][FCL_MODEL]["patch"],
+                                params["sensitivity"]["patch"])):
+        trial = with_fcl(params, patch=patch)
+        random_share = corner_patches(trial, model).float().mean().item()
+        for estimator in ESTIMATORS:
+            share, seconds = corner_share(trial, estimator, model, x, y)
+            on, off = share[decides].mean().item(), share[~decides].mean().item()
+            print(f"{estimator:<10} {patch:>5} {on:>11.1%} {off:>11.1%} "
+                  f"{on / max(off, 1e-12):>7.2f} {random_share:>9.1%} {1000 * seconds:>9.2f}")
