@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from robsens.pipeline import paths
 from robsens.pipeline.runs import drop_removed_models, merge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,10 +39,14 @@ def overlay(base: dict, patch: dict) -> dict:
 
 
 def keep_models(params: dict, names: tuple[str, ...]) -> dict:
-    """``params`` with only the models ``names`` (in both image studies), in place."""
+    """``params`` with only the models ``names`` (in every model set), in place."""
     params["models"] = {k: v for k, v in params["models"].items() if k in names}
-    for study in ("corner", "spurious"):
-        params[study]["models"] = [m for m in params[study]["models"] if m in names]
+    for model_set in paths.MODEL_SETS:
+        *parents, key = model_set.split(".")
+        section = params
+        for part in parents:
+            section = section[part]
+        section[key] = [m for m in section[key] if m in names]
     return params
 
 

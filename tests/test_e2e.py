@@ -99,6 +99,29 @@ def test_the_spurious_study_is_trained_evaluated_and_reported(snakemake_project)
                                                                 "spurious_cue_reliance")
 
 
+def test_the_contrast_sweep_trains_each_model_at_each_contrast(snakemake_project) -> None:
+    project, _, _ = snakemake_project
+    root, sweep = project / "runs/smoke", smoke_params()["spurious"]["contrast_sweep"]
+    for model in sweep["models"]:
+        record = json.loads(
+            (root / f"results/spurious/contrast/{model}/seed0/contrast.json").read_text())
+        assert [r["contrast"] for r in record["contrasts"]] == sweep["contrasts"]
+        for r in record["contrasts"]:
+            assert r["spurious_cue_reliance"] == pytest.approx(
+                r["spurious_accuracy"] - r["spurious_accuracy_reversed"])
+            assert r["convergence"]["epochs_run"] >= 1
+        for contrast in sweep["contrasts"]:  # each contrast's own data, its cue that strong
+            manifest = json.loads(
+                (root / f"results/checkpoints/spurious_contrast/data/c{contrast:g}/manifest.json"
+                 ).read_text())
+            assert manifest["spurious_params"]["contrast"] == contrast
+    section = (root / "reports/results.md").read_text().split(
+        "## Cue reliance along the cue's contrast")[1].split("\n## ")[0]
+    assert re.search(r"^`adv_linf` − baseline cue reliance is .* at contrast 0\.3, .* at 1: "
+                     r"the image study ", section, re.M)
+    assert (root / "reports/figures/spurious_along_contrast.png").stat().st_size > 5000
+
+
 def test_runs_are_listed_by_the_mlflow_rest_api(snakemake_project, mlflow_server: str) -> None:
     params = smoke_params()
     # a named run logs into its own experiment, never into the default study's

@@ -221,5 +221,7 @@ def test_a_named_runs_command_outside_its_root(tmp_path: Path) -> None:
     assert not (project / "mlflow.db").exists()
     (project / "runs/smoke").mkdir(parents=True)
     (project / "runs/smoke/params.yaml").write_bytes((project / "params.yaml").read_bytes())
-    proc = robsens(project / "runs/smoke", "mlflow", "init")  # from there it runs
+    proc = subprocess.run([sys.executable, "-m", "robsens", "mlflow", "init"],  # from there
+                          cwd=project / "runs/smoke", env=project_env(project),  # it runs
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr

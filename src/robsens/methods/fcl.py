@@ -48,13 +48,13 @@ FCL_HPARAMS = {
             "(|CE(x with the patch set to 0) - CE(x)|, docs/science.md section 2's perturbation "
             "form: one extra forward per patch holding ink, evaluate.batch_size copies per "
             "pass: a training step costs about 7x the gradient one with 2 px patches on one "
-            "CPU thread, 3x with 4 px, 2x with 7 px). Chosen on validation.",
+            "CPU thread, 3x with 4 px, 2x with 7 px). Chosen on validation (docs/fcl-sweep.md; "
+            "`python -m robsens bench utility` measures how contextual each is).",
         },
         "lam": {
             "type": "number", "minimum": 0,
             "description": "Weight lambda of the contrastive (InfoNCE) term added to the "
-            "cross-entropy. Larger values raise alignment but cost clean and rare-class "
-            "accuracy (the FCL sweep in the README).",
+            "cross-entropy. Chosen on validation (docs/fcl-sweep.md).",
         },
         "tau": {
             "type": "number", "exclusiveMinimum": 0,
@@ -100,8 +100,7 @@ FCL_HPARAMS = {
             "type": "integer", "minimum": 0,
             "description": "Output width of the MLP projection head (embed_dim -> embed_dim -> "
             "projection_dim) that InfoNCE compares; 0: contrast the embeddings g(x) "
-            "themselves. In the validation sweep (README) dropping the head raised context "
-            "selectivity (+0.04, main effect) and cost 1.7 points of clean accuracy.",
+            "themselves.",
         },
         "batch_negatives": {
             "type": "boolean",

@@ -29,12 +29,10 @@ from robsens.pipeline import deps, paths
 from robsens.pipeline.files import save_text_if_changed, user_cache
 from robsens.pipeline.stages import BY_NAME, STAGES, Stage
 
-STUDY_SETS = (paths.CORNER.model_set, paths.SPURIOUS.model_set)
-
 
 def study_models(params: Mapping[str, Any]) -> list[str]:
-    """Every model either image study trains, in order."""
-    return list(dict.fromkeys(m for s in STUDY_SETS for m in model_names(params, s)))
+    """Every model the image studies train (every model set), in order."""
+    return list(dict.fromkeys(m for s in paths.MODEL_SETS for m in model_names(params, s)))
 
 
 # The params sections a method's ``resolve`` may read besides its own entry (FCL: the

@@ -20,6 +20,7 @@ import yaml
 
 from robsens.core.config import ParamsError, check_schema, first_error, model_names
 from robsens.core.yamlio import read_yaml
+from robsens.pipeline import paths
 from robsens.pipeline.files import user_cache
 
 
@@ -45,13 +46,13 @@ def validate_params(params: Mapping[str, Any]) -> None:
     Snakefile and the stages that need no torch (and any later job) skip that import.
     """
     check_schema(params)
-    for study in ("corner", "spurious"):
-        if unknown := [m for m in params[study]["models"] if m not in params["models"]]:
+    for model_set in paths.MODEL_SETS:
+        if unknown := [m for m in model_names(params, model_set) if m not in params["models"]]:
             # DVC's matrix reads the list itself, so it must hold only models that exist
             raise ParamsError(
-                f"params: invalid value at '{study}.models': {', '.join(unknown)} not a key of "
+                f"params: invalid value at '{model_set}': {', '.join(unknown)} not a key of "
                 "'models'; name models defined there (an overlay that sets a model to null "
-                f"drops it from {study}.models too)")
+                f"drops it from {model_set} too)")
     sens = params["sensitivity"]
     if sens["n_align"] > sens["n_probe"]:
         raise ParamsError(

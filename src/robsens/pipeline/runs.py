@@ -56,16 +56,19 @@ def merge(config: dict[str, Any], patch: Mapping[str, Any]) -> None:
 
 def drop_removed_models(config: dict[str, Any]) -> None:
     """Remove the models an overlay set to null (in place), from ``models`` and from the
-    studies' ``corner.models`` and ``spurious.models``, which name models of ``models``."""
+    model sets (``paths.MODEL_SETS``: ``corner.models``...), which name models of ``models``."""
     models = config.get("models")
     if isinstance(models, dict):
         dropped = [n for n, entry in models.items() if entry is None]
         for name in dropped:
             del models[name]
-        for study in ("corner", "spurious"):
-            section = config.get(study)
-            if isinstance(section, dict) and isinstance(section.get("models"), list):
-                section["models"] = [m for m in section["models"] if m not in dropped]
+        for model_set in paths.MODEL_SETS:
+            *parents, key = model_set.split(".")
+            section: Any = config
+            for part in parents:
+                section = section.get(part) if isinstance(section, dict) else None
+            if isinstance(section, dict) and isinstance(section.get(key), list):
+                section[key] = [m for m in section[key] if m not in dropped]
 
 
 def _reroot(value: str, run_dir: Path) -> str:

@@ -62,9 +62,10 @@ class Stage:
     deps: tuple[str, ...]
     outs: tuple[Out, ...]
     wildcards: tuple[str, ...] = ()
-    # The params key whose names the {model} wildcard ranges over: `corner.models` (the
-    # corner-digit study) or `spurious.models` (the spurious-background study); both name
-    # entries of `models`, the catalogue of every model either study trains.
+    # The params key whose names the {model} wildcard ranges over (paths.MODEL_SETS):
+    # `corner.models` (the corner-digit study), `spurious.models` (the spurious-background
+    # study) or `spurious.contrast_sweep.models` (its contrast sweep); each names entries of
+    # `models`, the catalogue of every model the studies train.
     model_set: str = paths.CORNER.model_set
     gather: tuple[str, ...] = field(default=())  # inputs over every model x seed (of the
     # model set of the stage that makes each)
@@ -259,6 +260,22 @@ STAGES: tuple[Stage, ...] = (
         mem_mb=1500, gpu=1,  # peak 483 MB, 8 s
     ),
     Stage(
+        name="spurious_contrast",
+        entry="robsens.spurious.contrast",
+        help="claim 4 along the cue's contrast: one model of spurious.contrast_sweep.models "
+             "trained and scored at every contrast, for one seed",
+        # spurious.data but its contrast, which the sweep's contrasts replace
+        params=(*TRAIN_PARAMS, "data.source", "data.synthetic", "data.mnist",
+                *(f"spurious.data.{k}" for k in ("seed", "n_train", "n_val", "n_test",
+                                                  "agreement")),
+                "spurious.contrast_sweep.contrasts", "spurious.rfs"),
+        deps=(),  # builds each contrast's data itself, as spurious_data does
+        outs=(Out(paths.SPURIOUS_CONTRAST_METRICS, kind="metrics"),),
+        wildcards=PER_MODEL, model_set=paths.SPURIOUS_CONTRAST.model_set, per_model=True,
+        # a spurious_train and a spurious_evaluate job per contrast: runtime for 4 contrasts
+        mem_mb=2000, runtime=1000, gpu=1,
+    ),
+    Stage(
         name="report",
         entry="robsens.report.stage",
         help="write reports/results.md, summary.json and figures",
@@ -272,7 +289,7 @@ STAGES: tuple[Stage, ...] = (
               *(str(paths.SPURIOUS.split_path(s)) for s in paths.SPURIOUS_TEST_SPLITS)),
         gather=(_metrics("clean"), _metrics("robustness"), _metrics("sensitivity"),
                 paths.SENSITIVITY_ARRAYS, paths.SPURIOUS_METRICS, paths.HISTORY,
-                paths.SPURIOUS.history),
+                paths.SPURIOUS.history, paths.SPURIOUS_CONTRAST_METRICS),
         outs=(Out(str(paths.REPORT_MD), cache=False),
               Out(str(paths.FIGURES_DIR), cache=False, directory=True, figures=True),
               Out(str(paths.REPORT_SUMMARY), kind="metrics", cache=False)),

@@ -22,6 +22,7 @@ from robsens.report.claims import claims_section, decide_claims, glance_table
 from robsens.report.per_seed import per_seed_table
 from robsens.robustness.report import robustness_section
 from robsens.sensitivity.report import sensitivity_section
+from robsens.spurious.contrast_report import contrast_section
 from robsens.spurious.report import spurious_section
 from robsens.training.report import training_section
 
@@ -32,7 +33,8 @@ VALIDATION_NOTE = (
     "test split. Such a run chooses hyperparameters; the study's numbers are the test "
     "split's.\n")
 SECTIONS: list[Section] = [data_section, training_section, clean_section, robustness_section,
-                           sensitivity_section, spurious_section, linear_section]
+                           sensitivity_section, spurious_section, contrast_section,
+                           linear_section]
 
 
 def write_report(params: dict) -> Path:
@@ -42,7 +44,8 @@ def write_report(params: dict) -> Path:
     parts, summary = [], {}
     for section in SECTIONS:
         text, metrics = section(params, fig_dir)
-        parts.append(text)
+        if text:  # a section with nothing to say (no contrast sweep in this run) is left out
+            parts.append(text)
         summary.update(metrics)
     claims = decide_claims(params, per_seed_table(params))
     summary["claims"] = {c.id: c.record() for c in claims}

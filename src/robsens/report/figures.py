@@ -82,6 +82,11 @@ FIGURES: tuple[Figure, ...] = (
            "radius, one column per attack norm from the baseline at eps 0; claim 4 expects "
            "reliance to grow and RFS to fall with eps.",
            only_if="an adversarial (or noise-augmentation) model is in spurious.models"),
+    Figure("spurious_along_contrast", "Spurious-background study",
+           "Cue reliance minus the baseline's along the cue's contrast, per model, with its "
+           "interval over seeds; the linear study's l_inf threshold predicts l_inf training "
+           "below 0 at low contrast and above 0 at high contrast.",
+           only_if="spurious.contrast_sweep has contrasts and models (configs/paper.yaml)"),
     Figure("linear_reliance", "Linear study",
            "Population optimum of the linear study: spurious reliance against the relative "
            "attack budget (gaps where the core weight is zero)."),
