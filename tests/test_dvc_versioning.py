@@ -115,3 +115,11 @@ def test_commit_drops_records_of_stages_dvc_yaml_no_longer_defines(pushed: Path,
     assert f"dropped {len(stale)} entries" in dropped
     assert lock_file.read_text() == as_dvc_writes_it
     assert run(["dvc", "status", "--quiet"], project, check=False).returncode == 0
+
+    # an output missing (a run that did not finish): one line, dvc.lock untouched
+    (project / "reports/summary.json").unlink()
+    failed = run(["python", "-m", "robsens", "pipeline", "commit"], project, check=False)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr
+    assert [line for line in failed.stderr.splitlines() if line.startswith("error: ")] == [
+        next(line for line in failed.stderr.splitlines() if "dvc commit:" in line)]
+    assert lock_file.read_text() == as_dvc_writes_it

@@ -104,7 +104,7 @@ def test_the_contrast_sweep_trains_each_model_at_each_contrast(snakemake_project
     root, sweep = project / "runs/smoke", smoke_params()["spurious"]["contrast_sweep"]
     for model in sweep["models"]:
         record = json.loads(
-            (root / f"results/spurious/contrast/{model}/seed0/contrast.json").read_text())
+            (root / f"results/spurious/metrics/{model}/seed0/contrast.json").read_text())
         assert [r["contrast"] for r in record["contrasts"]] == sweep["contrasts"]
         for r in record["contrasts"]:
             assert r["spurious_cue_reliance"] == pytest.approx(

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from robsens.pipeline import deps
-from robsens.pipeline.dvc import render
+from robsens.core.config import model_names
+from robsens.pipeline import deps, paths
+from robsens.pipeline.dvc import gathered_dir, render
 from robsens.pipeline.stages import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,3 +94,18 @@ def test_code_digest_moves_with_the_code_and_only_with_it(tmp_path: Path, monkey
         loads_it = module in traced and not deps.is_machinery(module)
         assert moved == {"statement": loads_it, "comment": False, "docstring": False}, module
     assert digest() == before
+
+
+def test_every_gathered_folder_exists_in_the_default_study() -> None:
+    """DVC refuses a stage whose dependency does not exist, and dvc.yaml does not change with
+    params.yaml: each folder a stage gathers from must be written by jobs the default study
+    runs (a contrast sweep's metrics once had their own folder, absent without a sweep, and
+    the default study's `dvc commit` failed on it)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    written = {str(paths.fill(out.path, model=m, seed=s))
+               for stage in STAGES for out in stage.outs
+               for m in (model_names(params, stage.model_set) if stage.wildcards else [""])
+               for s in params["seeds"]}
+    for stage in STAGES:
+        for folder in {gathered_dir(t) for t in stage.gather}:
+            assert any(w.startswith(folder + "/") for w in written), (stage.name, folder)

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from robsens.core.errors import UserError
 from robsens.core.yamlio import read_yaml
 from robsens.pipeline import paths
 from robsens.pipeline.stages import STAGES, Stage
@@ -31,7 +32,7 @@ def _dvc_wildcards(text: str, stage: Stage) -> str:
     return text.format(**{w: f"${{item.{w}}}" for w in stage.wildcards})
 
 
-def _gathered_dir(template: str) -> str:
+def gathered_dir(template: str) -> str:
     """The directory above a gathered template's first wildcard."""
     return template[: template.index("{")].rstrip("/")
 
@@ -52,7 +53,7 @@ def dvc_stage(stage: Stage) -> dict[str, Any]:
         sets = {"model": stage.model_set, "seed": "seeds"}
         entry["matrix"] = {w: f"${{{sets[w]}}}" for w in stage.wildcards}
     entry["cmd"] = _dvc_wildcards(stage.command, stage)
-    gathered = sorted({_gathered_dir(t) for t in stage.gather})
+    gathered = sorted({gathered_dir(t) for t in stage.gather})
     entry["deps"] = [_dvc_wildcards(stage.fingerprint, stage), *_dvc_deps(stage), *gathered]
     for out in stage.outs:
         path = _dvc_wildcards(out.path, stage)
@@ -94,6 +95,7 @@ def commit() -> list[str]:
     the file keeps DVC's layout); returns the dropped entries' names. No relink: DVC leaves
     the workspace's files as they are (with the cache's ``copy`` links a relink rewrites
     every output, moving the mtimes Snakemake reads, for nothing)."""
+    from dvc.exceptions import DvcException
     from dvc.repo import Repo
     from dvc.utils.serialize import modify_yaml
 
@@ -103,5 +105,8 @@ def commit() -> list[str]:
             with modify_yaml(DVC_LOCK) as lock:
                 for name in stale:
                     del lock["stages"][name]
-        repo.commit(force=True, relink=False)
+        try:
+            repo.commit(force=True, relink=False)
+        except DvcException as exc:  # e.g. an output or input not made yet
+            raise UserError(f"dvc commit: {exc}") from None
     return stale

@@ -115,13 +115,14 @@ SPURIOUS = Study("spurious", "spurious.models", Path("data/spurious"), SPURIOUS_
 SPURIOUS_METRICS = SPURIOUS.metrics.replace("{kind}", "spurious")
 SPURIOUS_RFS_CURVE = f"{SPURIOUS.metrics_dir}/{RUN}/rfs_curve.json"
 # The contrast sweep (spurious.contrast_sweep): per model and seed, the spurious metrics and
-# convergence record at each contrast (the declared output); each contrast's data, models and
-# checkpoints are the job's work, kept beside the checkpoints (undeclared: they must survive a
-# failed job, which resumes from them).
+# convergence record at each contrast (the declared output, beside the study's own metrics:
+# dvc.yaml's report stage reads that folder, which exists with or without a sweep); each
+# contrast's data, models and checkpoints are the job's work, kept beside the checkpoints
+# (undeclared: they must survive a failed job, which resumes from them).
 CONTRAST_WORK = CHECKPOINTS_DIR / "spurious_contrast"
 SPURIOUS_CONTRAST = Study("spurious_contrast", "spurious.contrast_sweep.models",
                           CONTRAST_WORK / "data", CONTRAST_WORK / "models",
-                          SPURIOUS_DIR / "contrast", CONTRAST_WORK / "checkpoints")
+                          SPURIOUS_DIR / "metrics", CONTRAST_WORK / "checkpoints")
 SPURIOUS_CONTRAST_METRICS = SPURIOUS_CONTRAST.metrics.replace("{kind}", "contrast")
 # Every model set: a params key listing names of `models` (a study's {model} wildcard)
 MODEL_SETS = (CORNER.model_set, SPURIOUS.model_set, SPURIOUS_CONTRAST.model_set)

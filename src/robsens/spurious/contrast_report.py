@@ -1,7 +1,7 @@
 """The contrast sweep's section of reports/results.md: cue reliance against the cue's contrast,
 read against the linear study's l_inf threshold (docs/science.md sections 6 and 8).
 
-Reads ``results/spurious/contrast/<model>/seed<k>/contrast.json``. At each contrast,
+Reads ``results/spurious/metrics/<model>/seed<k>/contrast.json``. At each contrast,
 each model's cue reliance minus the baseline's, paired by seed, with a t interval over the
 seeds at which both passed the training gates (``training.gates.failures``: converged, and a
 robust model's clean validation accuracy within the margin of the baseline's). The theory
