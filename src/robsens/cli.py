@@ -34,11 +34,13 @@ TOOLS: dict[str, tuple[str, str]] = {
                 "(e.g. runs/long): same verdicts, estimates within their intervals?"),
     "sweep": ("robsens.report.sweep", "score a validation sweep's variants by a claim's "
               "endpoint (e.g. runs/fcl_sweep): which one the defaults should follow"),
+    "section": ("robsens.report.section", "one section of a run's report as a document, with "
+                "its figures (e.g. the contrast sweep of runs/contrast, for the docs)"),
     "pipeline": ("robsens.pipeline.commands", "files generated from the stage table: dvc.yaml, "
                  "docs/parameters.md, the DAG picture; a stage's computed code dependencies"),
 }
 # Tools that work on the project as a whole, from its root, whatever run the params name.
-PROJECT_TOOLS = ("validate", "bench", "compare", "sweep", "pipeline")
+PROJECT_TOOLS = ("validate", "bench", "compare", "sweep", "section", "pipeline")
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     **{s.name: (s.entry, s.help, s.wildcards) for s in STAGES},
     **{name: (module, help_text, ()) for name, (module, help_text) in TOOLS.items()},
