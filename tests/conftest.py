@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from robsens.pipeline import paths
 from robsens.pipeline.runs import drop_removed_models, merge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,13 +39,8 @@ def overlay(base: dict, patch: dict) -> dict:
 
 def keep_models(params: dict, names: tuple[str, ...]) -> dict:
     """``params`` with only the models ``names`` (in every model set), in place."""
-    params["models"] = {k: v for k, v in params["models"].items() if k in names}
-    for model_set in paths.MODEL_SETS:
-        *parents, key = model_set.split(".")
-        section = params
-        for part in parents:
-            section = section[part]
-        section[key] = [m for m in section[key] if m in names]
+    params["models"] = {k: v if k in names else None for k, v in params["models"].items()}
+    drop_removed_models(params)  # as an overlay's nulls: from `models` and every model set
     return params
 
 

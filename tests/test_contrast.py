@@ -29,20 +29,11 @@ def planted(reliance: dict[tuple[str, float], tuple[float, ...]],
 ERM = {("erm", 0.2): (0.30, 0.32, 0.31), ("erm", 1.0): (0.50, 0.52, 0.51)}
 
 
-def test_a_sign_change_from_negative_to_positive_agrees() -> None:
+def test_the_difference_is_paired_by_seed_over_the_seeds_that_passed() -> None:
     table = planted({**ERM, ("adv", 0.2): (0.10, 0.13, 0.11), ("adv", 1.0): (0.70, 0.71, 0.72)})
-    diffs = differences(table, 0.95)
-    low = diffs.set_index("contrast").loc[0.2]
+    low = differences(table, 0.95).set_index("contrast").loc[0.2]
     assert low["estimate"] == pytest.approx((-0.20 - 0.19 - 0.20) / 3) and low["n"] == 3
     assert low["high"] < 0
-    (sentence,) = agreement(diffs)
-    assert "− at contrast 0.2, + at 1" in sentence and "agrees" in sentence
-
-
-def test_one_sign_throughout_disagrees_and_a_gated_end_cannot_tell() -> None:
-    table = planted({**ERM, ("adv", 0.2): (0.10, 0.13, 0.11), ("adv", 1.0): (0.30, 0.31, 0.33)})
-    (sentence,) = agreement(differences(table, 0.95))
-    assert "− at contrast 0.2, − at 1" in sentence and "disagrees" in sentence
     # two of three seeds of the baseline gated at contrast 1: no interval there
     gated = planted({**ERM, ("adv", 0.2): (0.10, 0.13, 0.11), ("adv", 1.0): (0.7, 0.7, 0.7)},
                     frozenset({("erm", 1.0, 0), ("erm", 1.0, 1)}))
@@ -53,7 +44,12 @@ def test_one_sign_throughout_disagrees_and_a_gated_end_cannot_tell() -> None:
     assert "? at 1" in sentence and "fewer than two seeds" in sentence
 
 
-def test_an_interval_across_zero_cannot_tell() -> None:
-    table = planted({**ERM, ("adv", 0.2): (0.2, 0.4, 0.3), ("adv", 1.0): (0.7, 0.71, 0.72)})
+@pytest.mark.parametrize(("low", "high", "signs", "verdict"), [
+    ((0.10, 0.13, 0.11), (0.70, 0.71, 0.72), "− at contrast 0.2, + at 1", "agrees"),
+    ((0.10, 0.13, 0.11), (0.30, 0.31, 0.33), "− at contrast 0.2, − at 1", "disagrees"),
+    ((0.2, 0.4, 0.3), (0.7, 0.71, 0.72), "0 at contrast 0.2", "not distinguishable from 0"),
+], ids=["sign change agrees", "one sign disagrees", "across zero cannot tell"])
+def test_the_sentence_on_the_threshold(low, high, signs, verdict) -> None:
+    table = planted({**ERM, ("adv", 0.2): low, ("adv", 1.0): high})
     (sentence,) = agreement(differences(table, 0.95))
-    assert "0 at contrast 0.2" in sentence and "not distinguishable from 0" in sentence
+    assert signs in sentence and verdict in sentence

@@ -3,7 +3,7 @@ generated from the pipeline itself, and the pipeline's record in dvc.lock.
 
 - ``dvc``: the stage table as ``dvc.yaml``;
 - ``commit``: record a finished run in ``dvc.lock`` (what Snakemake runs on success): drop the
-  entries of stages ``dvc.yaml`` no longer defines, then ``dvc commit --force``;
+  entries of stages ``dvc.yaml`` no longer defines, then ``dvc commit --force --no-relink``;
 - ``fingerprints``: write the jobs' fingerprint files (:mod:`robsens.pipeline.fingerprints`);
 - ``deps``: print each stage's code dependencies (the modules its fingerprint covers);
 - ``reruns``: the rerun table (:mod:`robsens.pipeline.reruns`), ``--out`` a file for it;

@@ -147,6 +147,16 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     return params
 
 
+def load_run_params(run_dir: Path) -> dict[str, Any]:
+    """A named run's params as its jobs read them (``<run_dir>/params.yaml``), for a tool that
+    reads the run's results from the project root."""
+    path = run_dir / "params.yaml"
+    if not path.is_file():
+        raise ParamsError(f"{path} not found: run it first (snakemake --cores all "
+                          "--configfile configs/<overlay>.yaml)")
+    return load_params(path)
+
+
 def run(params: Mapping[str, Any], args: Any) -> None:
     """``python -m robsens validate``: load_params has validated by now; say what it holds."""
     studies = ", ".join(f"{len(model_names(params, f'{study}.models'))} {study}"

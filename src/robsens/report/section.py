@@ -16,7 +16,7 @@ from pathlib import Path
 from robsens.core.errors import UserError
 from robsens.core.host import generated_by
 from robsens.core.io import save_text
-from robsens.pipeline.params import load_params
+from robsens.pipeline.params import load_run_params
 from robsens.report.assemble import SECTIONS
 
 BY_NAME = {section.__name__.removesuffix("_section"): section for section in SECTIONS}
@@ -30,14 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(params: dict, args: argparse.Namespace) -> None:
-    run_params = args.run / "params.yaml"
-    if not run_params.is_file():
-        raise UserError(f"{run_params} not found: run it first (snakemake --cores all "
-                        "--configfile configs/<overlay>.yaml)")
+    run_params = load_run_params(args.run)
     figures = (args.out.parent / f"{args.out.stem}-figures").resolve()  # before the chdir
     figures.mkdir(parents=True, exist_ok=True)
     with contextlib.chdir(args.run):
-        text, _ = BY_NAME[args.name](load_params("params.yaml"), figures)
+        text, _ = BY_NAME[args.name](run_params, figures)
     if not text:
         raise UserError(f"{args.run}: the {args.name} section has nothing to show in this run")
     save_text(args.out, generated_by() + text.replace("](figures/", f"]({figures.name}/"))

@@ -30,7 +30,7 @@ from robsens.core.errors import UserError
 from robsens.core.host import generated_by
 from robsens.core.io import save_text
 from robsens.core.stats import paired_differences, paired_t
-from robsens.pipeline.params import load_params
+from robsens.pipeline.params import load_run_params
 from robsens.report.per_seed import per_seed_table
 from robsens.training.gates import gate_table
 
@@ -137,13 +137,9 @@ def markdown(sweep: dict[str, Any], defaults: dict[str, Any], scored: pd.DataFra
 
 
 def run(params: dict, args: argparse.Namespace) -> None:
-    run_params = args.run / "params.yaml"
-    if not run_params.is_file():
-        raise UserError(f"{run_params} not found: run the sweep first (snakemake --cores all "
-                        "--configfile configs/fcl_sweep.yaml)")
-    sweep = load_params(run_params)
+    sweep = load_run_params(args.run)
     if sweep["evaluate"]["split"] != "val":
-        raise UserError(f"{run_params}: evaluate.split is {sweep['evaluate']['split']!r}; a "
+        raise UserError(f"{args.run}: evaluate.split is {sweep['evaluate']['split']!r}; a "
                         "sweep that chooses hyperparameters is scored on the validation split "
                         "only (evaluate: {split: val})")
     if args.claim not in sweep["claims"]["endpoints"]:
